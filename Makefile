@@ -1,0 +1,35 @@
+# myvlm-art: two commands do everything on a fresh machine (see README.md).
+#   make report   the whole study on the embedded default (SynthArt + offline models)
+#   make test     every test: the notebooks (through pytest) and tests/
+SHELL  := /bin/bash
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.myvlm-art-installed
+SEED   ?= 0
+PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: setup report test export clean-nbs
+
+setup: $(STAMP)
+
+# torch/torchvision first, pinned to the builds on local disk; then the package with every pin
+# constrained by the lock file; then the packages whose own dependencies we do not want.
+$(STAMP): pyproject.toml requirements/lock.txt requirements/nodeps.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install torch==2.14.1 torchvision==0.29.1 2> >(grep -v "is ignored: it is neither" >&2)
+	$(PIP) install -c requirements/lock.txt -e ".[dev]" 2> >(grep -v "is ignored: it is neither" >&2)
+	$(PIP) install --no-deps -r requirements/nodeps.txt 2> >(grep -v "is ignored: it is neither" >&2)
+	@touch $@
+
+report: setup
+	$(BIN)/myvlm-art report --seed $(SEED)
+
+test: setup
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider
+
+# developer helpers: regenerate the package from the notebooks, strip notebook metadata
+export: setup
+	$(BIN)/nbdev-export
+clean-nbs: setup
+	$(BIN)/nbdev-clean
