@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml requirements/lock.txt requirements/nodeps.txt
 	@touch $@
 
 report: setup
-	$(BIN)/myvlm-art report --seed $(SEED)
+	$(BIN)/myvlm-art report --seed $(SEED) $(if $(QUICK),--quick)
 
 test: setup
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider
