@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.myvlm-art-installed
 SEED   ?= 0
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: setup report test export clean-nbs
+.PHONY: setup report test bench export clean-nbs
 
 setup: $(STAMP)
 
@@ -27,6 +27,10 @@ report: setup
 
 test: setup
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider
+
+# speed and memory benchmarks (ratios measured side by side): benchmarks/results.csv and figures/bench_*.png
+bench: setup
+	$(BIN)/python benchmarks/run_all.py $(if $(QUICK),--quick)
 
 # developer helpers: regenerate the package from the notebooks, strip notebook metadata
 export: setup
