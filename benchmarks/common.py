@@ -171,3 +171,14 @@ def machine() -> str:
     except OSError: load = ""
     gpu = f", {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""
     return f"{os.cpu_count()} cpus ({cpu}), torch {torch.__version__} {torch.get_num_threads()} threads{gpu}, {load}"
+
+
+def main(run, # a benchmark's `run(quick) -> rows`
+         name:str, # the benchmark's name
+         doc:str, # its module docstring (first line: the description)
+        ):
+    "The command line of one benchmark script: `--quick`; its rows are merged into results.csv."
+    import argparse
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0]); ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args()
+    print(write_results(run(a.quick), config={"benchmark": name, **vars(a)}))

@@ -31,7 +31,7 @@ import argparse, itertools, sys, time
 from pathlib import Path
 import numpy as np, torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import row, write_results
+from common import main, row, write_results
 import _vlm
 from _vlm import THREADS, get_vlm, interleaved, spread
 
@@ -224,7 +224,4 @@ def run(quick:bool=False) -> list:
                     notes=f"quick={quick}, {n_images} images, reps {reps} (N=32: {max(1, reps - 1)}), torch threads {THREADS}"))
     return rows
 
-if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0]); ap.add_argument("--quick", action="store_true")
-    a = ap.parse_args()
-    print(write_results(run(a.quick), config={"benchmark": NAME, **vars(a)}))
+if __name__ == "__main__": main(run, NAME, __doc__)

@@ -29,7 +29,7 @@ import argparse, sys, time
 from pathlib import Path
 import numpy as np, torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import median_time, row, write_results
+from common import main, median_time, row, write_results
 import _vlm
 from _vlm import THREADS, get_vlm, interleaved, spread, profile_top
 
@@ -159,7 +159,4 @@ def run(quick:bool=False) -> list:
                     notes=f"quick={quick}, reps bf16 {reps}, fp32 {max(3, reps - 2)}, torch threads {THREADS}, VLM loads included"))
     return rows
 
-if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0]); ap.add_argument("--quick", action="store_true")
-    a = ap.parse_args()
-    print(write_results(run(a.quick), config={"benchmark": NAME, **vars(a)}))
+if __name__ == "__main__": main(run, NAME, __doc__)

@@ -25,7 +25,7 @@ import argparse, ctypes, gc, json, os, sys, tempfile, time
 from pathlib import Path
 import numpy as np, torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import median_time, peak_rss_of, row, write_results, _reset_peak, _status_kb
+from common import main, median_time, peak_rss_of, row, write_results, _reset_peak, _status_kb
 import _vlm
 from _vlm import THREADS, spread
 
@@ -185,7 +185,4 @@ def run(quick:bool=False) -> list:
                     notes=f"quick={quick}, training steps {train_steps}, scaling reps {scale_reps} (+ the memory pass), torch threads {THREADS}; 3 VLM loads"))
     return rows
 
-if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0]); ap.add_argument("--quick", action="store_true")
-    a = ap.parse_args()
-    print(write_results(run(a.quick), config={"benchmark": NAME, **vars(a)}))
+if __name__ == "__main__": main(run, NAME, __doc__)

@@ -35,7 +35,7 @@ import argparse, statistics, sys, time
 from pathlib import Path
 import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import gemm_gflops, median_time, row, write_results
+from common import gemm_gflops, main, median_time, row, write_results
 import _vlm
 from _vlm import THREADS, get_vlm, interleaved, spread, profile_top
 
@@ -207,7 +207,4 @@ def run(quick:bool=False) -> list:
                     notes=f"quick={quick}, step reps {reps} (+1 warm-up), GEMM reps {gemm_reps}, torch threads {THREADS}"))
     return rows
 
-if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0]); ap.add_argument("--quick", action="store_true")
-    a = ap.parse_args()
-    print(write_results(run(a.quick), config={"benchmark": NAME, **vars(a)}))
+if __name__ == "__main__": main(run, NAME, __doc__)
