@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.myvlm-art-installed
 SEED   ?= 0
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: setup report test bench export clean-nbs
+.PHONY: setup browser report test bench export clean-nbs
 
 setup: $(STAMP)
 
@@ -25,7 +25,13 @@ $(STAMP): pyproject.toml requirements/lock.txt requirements/nodeps.txt
 report: setup
 	$(BIN)/myvlm-art report --seed $(SEED) $(if $(QUICK),--quick)
 
-test: setup
+# headless Chromium for the report check in tests/test_report_html.py (Debian's package)
+SUDO := $(if $(filter 0,$(shell id -u)),,$(shell command -v sudo))
+browser:
+	@test -x /usr/bin/chromium || $(SUDO) apt-get install -y --no-install-recommends chromium \
+	  || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium; }
+
+test: setup browser
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider
 
 # speed and memory benchmarks (ratios measured side by side): benchmarks/results.csv and figures/bench_*.png
