@@ -19,7 +19,7 @@ from .synthclip import _field, _evidence, _image_key, train_fingerprint
 __all__ = ['record_evidence', 'image_key', 'ALIGN_PRECISIONS', 'RESUME_FREE_FIELDS', 'align_fingerprint', 'CHECKPOINT_FILES',
            'style_phrase', 'genre_phrase', 'caption_mentions', 'stage1_caption', 'AlignConfig', 'AlignCollate',
            'align_inputs', 'align_loss', 'epoch_order', 'lr_factor', 'frozen_digest', 'replaced_folder',
-           'save_align_checkpoint', 'train_records', 'read_checkpoint_state', 'check_resumable',
+           'recover_folder', 'save_align_checkpoint', 'train_records', 'read_checkpoint_state', 'check_resumable',
            'load_align_checkpoint', 'train_projector', 'align_dir', 'align_is_current', 'ensure_aligned']
 
 # %% ../nbs/05b_align.ipynb #d606d351
@@ -233,6 +233,17 @@ def replaced_folder(folder:Path|str): # the folder to (re)write
     finally:
         shutil.rmtree(tmp, ignore_errors=True); shutil.rmtree(old, ignore_errors=True)
 
+def recover_folder(folder:Path|str) -> Path|None:
+    "Undo what a kill inside `replaced_folder` left: bring `folder` back from its `.old-*` copy when it is missing; drop leftovers."
+    folder = Path(folder)
+    olds = sorted(folder.parent.glob(f".{folder.name}.old-*"), key=lambda p: p.stat().st_mtime) if folder.parent.is_dir() else []
+    if not folder.exists() and olds:
+        os.replace(olds.pop(), folder)                 # killed between the two renames: the old folder is the last complete one
+        logger.warning(f"{folder}: restored from the copy a killed run left")
+    for p in olds + (list(folder.parent.glob(f".{folder.name}.tmp-*")) if folder.parent.is_dir() else []):
+        shutil.rmtree(p, ignore_errors=True)
+    return folder if folder.exists() else None
+
 def save_align_checkpoint(folder:Path|str, # the checkpoint folder (replaced atomically)
                           vlm:VLM, optimizer, scheduler, # what to save
                           state:dict, # step, epoch, seed, config, fingerprints, losses, ...
@@ -305,7 +316,7 @@ def load_align_checkpoint(folder:Path|str, # a folder written by `save_align_che
             raise CheckpointError(f"{folder/name}: does not fit this {name[:-3]} ({_why(e)})") from None
     return st
 
-# %% ../nbs/05b_align.ipynb #2051f91f
+# %% ../nbs/05b_align.ipynb #5de566c3
 def _accelerator(precision:str):
     "An `accelerate.Accelerator` with the mixed precision of `precision`, resetting a single process's state if it had another."
     from accelerate import Accelerator
@@ -357,6 +368,7 @@ def train_projector(vlm:VLM, # the VLM whose projector is trained (in place); to
     state = {"step": 0, "epoch": 0, "seed": cfg.seed, "losses": [], "step_seconds": [], "seconds": 0.0, "n_cut": 0, "resumed_from": []}
     p_model = p_opt = None
     try:
+        if accel.is_main_process: recover_folder(ckpt)
         if ckpt.exists() and resume:
             state = load_align_checkpoint(ckpt, vlm, opt, sched, want)
             state["resumed_from"] = state.get("resumed_from", []) + [state["step"]]

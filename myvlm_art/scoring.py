@@ -6,7 +6,7 @@ Docs: https://myvlm-art.github.io/myvlm-art/scoring.html.md"""
 
 # %% ../nbs/09b_scoring.ipynb #fa9495d8
 from __future__ import annotations
-import copy
+import json, os
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from .core import *
@@ -14,7 +14,7 @@ from .dataset import prompt_for, label_words
 from .vlm import _positions
 
 # %% auto #0
-__all__ = ['candidate_ids', 'score_candidates', 'likelihood_predictions']
+__all__ = ['candidate_ids', 'score_key', 'score_candidates', 'likelihood_predictions']
 
 # %% ../nbs/09b_scoring.ipynb #649a3392
 def candidate_ids(tokenizer, # the VLM's tokenizer
@@ -31,6 +31,38 @@ def candidate_ids(tokenizer, # the VLM's tokenizer
         ids[i, :len(head) + len(t)] = torch.tensor(head + t); scored[i, len(head):len(head) + len(t)] = True
     return ids, scored
 
+def _all_candidates(tokenizer, concepts:dict) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    "Every dimension's candidates in one right-padded batch: `(ids [C, L], scored [C, L], {dim: row slice})`."
+    parts = {d: candidate_ids(tokenizer, d, names) for d, names in concepts.items()}
+    L = max(ids.shape[1] for ids, _ in parts.values())
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    ids = torch.cat([torch.nn.functional.pad(i, (0, L - i.shape[1]), value=pad) for i, _ in parts.values()])
+    scored = torch.cat([torch.nn.functional.pad(s, (0, L - s.shape[1])) for _, s in parts.values()])
+    rows, at = {}, 0
+    for d, (i, _) in parts.items(): rows[d] = slice(at, at + len(i)); at += len(i)
+    return ids, scored, rows
+
+def _score_prefix(vlm, embeds:torch.Tensor, mask:torch.Tensor, ids:torch.Tensor, scored:torch.Tensor) -> np.ndarray:
+    "[C] summed log-probabilities of each candidate row after one prompt (batch of 1, no padding)."
+    C, L = ids.shape; P = mask.shape[1]
+    pre = vlm.model(inputs_embeds=embeds.to(vlm.dtype), attention_mask=mask, position_ids=_positions(mask), use_cache=True, logits_to_keep=1)
+    first = torch.log_softmax(pre.logits[:, -1].float(), -1)                           # [1, V]: the answer's first token
+    cache = pre.past_key_values; cache.batch_repeat_interleave(C)                      # used once: no copy needed
+    am = torch.cat([mask.expand(C, -1), torch.ones_like(ids)], 1)                       # right padding: causal, never scored
+    pos = (P + torch.arange(L))[None].expand(C, -1)
+    lo = vlm.model(inputs_embeds=vlm.embed(ids).to(vlm.dtype), attention_mask=am, position_ids=pos,
+                   past_key_values=cache, use_cache=True).logits[:, :-1].float()
+    logp = torch.cat([first.expand(C, -1)[:, None], torch.log_softmax(lo, -1)], 1)     # p(token t | tokens < t)
+    return (logp.gather(2, ids[..., None])[..., 0] * scored).sum(1).double().numpy()
+
+def score_key(vlm, embeds:torch.Tensor, mask:torch.Tensor, concepts:dict, kind:str) -> str:
+    "The cache key of one image's scores: the exact prompt embeddings (image, concept tokens, text), the VLM and the candidates."
+    from myvlm_art.align import frozen_digest
+    digest = getattr(vlm, "_score_digest", None)
+    if digest is None: digest = vlm._score_digest = frozen_digest(vlm, include_projector=True)
+    head = json.dumps({"vlm": digest, "dtype": str(vlm.dtype), "kind": kind, "concepts": concepts}, sort_keys=True).encode()
+    return sha256_bytes(head + embeds.detach().float().cpu().numpy().tobytes() + mask.cpu().numpy().astype(np.int8).tobytes())[:32]
+
 def score_candidates(vlm, # the VLM
                      images:list, # image paths or PIL images
                      concepts:dict, # {dim: [candidate names]}
@@ -38,32 +70,32 @@ def score_candidates(vlm, # the VLM
                      signals=None, # [n_images, N] signals (integrated system)
                      kind:str="keys", # the prompt the candidates answer
                      progress:bool=True,
+                     cache:Path|str|None=None, # folder of cached per-image scores (None: no cache)
                     ) -> dict:
     "`{dim: [n_images, C] summed log-probabilities of each candidate name}`, teacher-forced after the prompt (+ image, + concept tokens)."
     from tqdm.auto import tqdm
     from myvlm_art.reasoning import integrated_inputs
     if layer is not None and (signals is None or len(signals) != len(images)):
         raise DataError(f"the integrated system needs one signal row per image ({len(images)} images)")
-    cand = {d: candidate_ids(vlm.tokenizer, d, names) for d, names in concepts.items()}
-    out = {d: np.zeros((len(images), len(names)), dtype=np.float64) for d, names in concepts.items()}
-    prompt = prompt_for(kind)
+    ids, scored, rows = _all_candidates(vlm.tokenizer, concepts)
+    flat = np.zeros((len(images), len(ids)), dtype=np.float64)
+    prompt, folder = prompt_for(kind), None if cache is None else Path(cache)
+    if folder is not None: folder.mkdir(parents=True, exist_ok=True)
+    hits = 0
     for i in tqdm(range(len(images)), desc="scoring candidates", disable=not progress, leave=False):
         with torch.no_grad():
             x = integrated_inputs(vlm, [prompt], [images[i]], layer, None if layer is None else np.asarray(signals)[i:i + 1])
-            mask = x["attention_mask"]; P = mask.shape[1]
-            pre = vlm.model(inputs_embeds=x["inputs_embeds"].to(vlm.dtype), attention_mask=mask, position_ids=_positions(mask), use_cache=True)
-            first = torch.log_softmax(pre.logits[:, -1].float(), -1)                       # [1, V]: the answer's first token
-            for d, (ids, scored) in cand.items():
-                C, L = ids.shape
-                cache = copy.deepcopy(pre.past_key_values); cache.batch_repeat_interleave(C)
-                am = torch.cat([mask.expand(C, -1), torch.ones_like(ids)], 1)                # right padding: causal, never scored
-                pos = (P + torch.arange(L))[None].expand(C, -1)
-                lo = vlm.model(inputs_embeds=vlm.embed(ids).to(vlm.dtype), attention_mask=am, position_ids=pos,
-                               past_key_values=cache, use_cache=True).logits.float()
-                logp = torch.cat([first.expand(C, -1)[:, None], torch.log_softmax(lo[:, :-1], -1)], 1)   # p(token t | tokens < t)
-                tok = logp.gather(2, ids[..., None])[..., 0]
-                out[d][i] = (tok * scored).sum(1).double().numpy()
-    return out
+            f = None if folder is None else folder/f"{score_key(vlm, x['inputs_embeds'], x['attention_mask'], concepts, kind)}.npy"
+            if f is not None and f.is_file():
+                try:
+                    got = np.load(f, allow_pickle=False)
+                    if got.shape == (len(ids),): flat[i] = got; hits += 1; continue
+                except (OSError, ValueError): pass                                        # a damaged entry is recomputed
+            flat[i] = _score_prefix(vlm, x["inputs_embeds"], x["attention_mask"], ids, scored)
+            if f is not None:
+                tmp = f.with_name(f".{f.stem}.{os.getpid()}.tmp.npy"); np.save(tmp, flat[i]); os.replace(tmp, f)
+    if folder is not None: logger.info(f"scoring: {hits} of {len(images)} images from the cache")
+    return {d: flat[:, sl].copy() for d, sl in rows.items()}
 
 def likelihood_predictions(scores:dict, # from `score_candidates`
                            concepts:dict, # {dim: [names]} in the scores' column order

@@ -16,13 +16,14 @@ from .prototypes import PrototypeHead, PrototypeConfig, PrototypeTrainer, export
 from .gating import GateConfig, MultiTokenConceptLayer
 from .dataset import ConceptDataConfig, ConceptCollate, concept_inputs, DEFAULT_DIMS
 from .align import (ALIGN_PRECISIONS, epoch_order, frozen_digest, _accelerator, _torch_state, _why, _epoch_means,
-                             read_checkpoint_state, check_resumable, align_fingerprint, replaced_folder, train_records)
+                             read_checkpoint_state, check_resumable, align_fingerprint, replaced_folder, recover_folder, train_records)
 from .vlm import _positions
 
 # %% auto #0
-__all__ = ['RESUME_FREE', 'CONCEPT_FILES', 'prototype_signals', 'signals_fingerprint', 'ConceptTrainConfig', 'weighted_loss',
-           'attention_penalty', 'save_values', 'load_values', 'save_concept_checkpoint', 'load_concept_checkpoint',
-           'train_concepts', 'concepts_dir', 'concepts_are_current', 'ensure_concepts']
+__all__ = ['RESUME_FREE', 'STAGE_A_VALUES', 'CONCEPT_FILES', 'prototype_signals', 'signals_fingerprint', 'ConceptTrainConfig',
+           'weighted_loss', 'attention_penalty', 'save_values', 'load_values', 'save_concept_checkpoint',
+           'load_concept_checkpoint', 'train_concepts', 'concepts_dir', 'concepts_are_current', 'load_stage_values',
+           'ensure_concepts']
 
 # %% ../nbs/08_trainer.ipynb #0518f296
 def prototype_signals(data:ArtData, # the corpus
@@ -65,8 +66,8 @@ def signals_fingerprint(signals:dict) -> str:
 @dataclass
 class ConceptTrainConfig:
     "Two-stage concept training (DESIGN §8)."
-    epochs_a: int = 1                # Stage A epochs (keys)
-    epochs_b: int = 1                # Stage B epochs (keys + reasons); 0: Stage A only
+    epochs_a: float = 1.0            # Stage A epochs (keys); a fraction trains on the first part of the epoch's order
+    epochs_b: float = 0.5            # Stage B epochs (keys + reasons), continuing the data order; 0: Stage A only
     batch_size: int = 8              # images per optimizer step
     optimizer: str = "adamw"         # "adamw" (default) or "sgd" (the anchor's, with lr 1.0 and clip 0.05)
     lr: float = 5e-3                 # learning rate
@@ -82,7 +83,7 @@ class ConceptTrainConfig:
     seed: int = 0                    # data order, Stage-B prompt choice, value init
 
     def validate(self):
-        checks = [("epochs_a", self.epochs_a >= 1), ("epochs_b", self.epochs_b >= 0), ("batch_size", self.batch_size >= 1),
+        checks = [("epochs_a", 0 < self.epochs_a <= 100), ("epochs_b", 0 <= self.epochs_b <= 100), ("batch_size", self.batch_size >= 1),
                   ("lr", 0 < self.lr <= 10), ("grad_clip", self.grad_clip > 0), ("attn_lambda", self.attn_lambda >= 0),
                   ("attn_every", self.attn_every >= 0), ("checkpoint_every", self.checkpoint_every >= 1)]
         for k, ok in checks:
@@ -95,11 +96,16 @@ class ConceptTrainConfig:
     def data_config(self) -> ConceptDataConfig:
         return ConceptDataConfig(dims=tuple(self.dims), reason_weight=self.reason_weight, max_reason_tokens=self.max_reason_tokens, seed=self.seed).validate()
 
+    def stage_steps(self, steps_per_epoch:int) -> tuple[int, int]:
+        "`(Stage A steps, Stage B steps)`: epochs times steps per epoch, rounded (Stage A at least one step)."
+        return max(1, round(self.epochs_a * steps_per_epoch)), round(self.epochs_b * steps_per_epoch)
+
     def stage_of(self, step:int, steps_per_epoch:int) -> str:
         "The stage ('A' or 'B') of a 0-based step."
-        return "A" if step // steps_per_epoch < self.epochs_a else "B"
+        return "A" if step < self.stage_steps(steps_per_epoch)[0] else "B"
 
 RESUME_FREE = ("checkpoint_every",)
+STAGE_A_VALUES = "values_stage_a.safetensors"   # the values at the end of Stage A, kept beside the final ones
 
 # %% ../nbs/08_trainer.ipynb #a54be6f5
 def weighted_loss(vlm, # the VLM
@@ -208,7 +214,7 @@ def train_concepts(vlm, # the frozen VLM (stage-1 projector loaded)
     if max_steps is not None and max_steps < 1: raise ConfigError(f"max_steps must be >= 1, got {max_steps!r}")
     records = train_records(data)
     n, bs = len(records), cfg.batch_size
-    spe = math.ceil(n / bs); total = (cfg.epochs_a + cfg.epochs_b) * spe
+    spe = math.ceil(n / bs); steps_a = cfg.stage_steps(spe)[0]; total = sum(cfg.stage_steps(spe))
     want = _want(cfg, layer, vlm, data, signals)
     accel = _accelerator(cfg.precision)
     vlm.to(accel.device); layer.to(accel.device)
@@ -217,11 +223,13 @@ def train_concepts(vlm, # the frozen VLM (stage-1 projector loaded)
     opt = _optimizer(cfg, [layer.values])
     ckpt = out_dir/"checkpoint"
     state = {"step": 0, "losses": [], "attn": [], "stages": [], "step_seconds": [], "seconds": 0.0, "resumed_from": []}
+    if accel.is_main_process: recover_folder(ckpt)       # a kill between the checkpoint's two renames
     if ckpt.exists() and resume:
         state = load_concept_checkpoint(ckpt, layer, opt, want)
         state["resumed_from"] = state.get("resumed_from", []) + [state["step"]]
         logger.info(f"concept training: resuming {ckpt} at step {state['step']} of {total}")
     elif ckpt.exists() and accel.is_main_process: shutil.rmtree(ckpt)
+    if not state["step"] and accel.is_main_process: (out_dir/STAGE_A_VALUES).unlink(missing_ok=True)   # a new run: no stale snapshot
     collate = ConceptCollate(vlm, cfg.data_config(), data.spec.images_root, signals)
     attn_impl = vlm.model.config._attn_implementation
     p_layer, p_opt = accel.prepare(layer, opt)
@@ -261,6 +269,8 @@ def train_concepts(vlm, # the frozen VLM (stage-1 projector loaded)
             state["attn"].append(None if pen is None else float(pen.detach()))
             state["step_seconds"].append(round(time.time() - t_step, 4)); done += 1
             bar.update(1); bar.set_postfix(stage=stage, loss=f"{value:.3f}")
+            if done == steps_a and accel.is_main_process:        # Stage A's values, for the Stage A vs A+B ablation
+                save_values(out_dir/STAGE_A_VALUES, layer, {"fingerprint": config_hash(want), "stage": "A"})
             if done < total and (done % cfg.checkpoint_every == 0 or done == stop): save()
         bar.close()
     finally:
@@ -296,6 +306,21 @@ def concepts_are_current(out_dir:Path|str, vlm, layer, data:ArtData, signals:dic
     try: _, meta = load_checkpoint(f, expect={"kind": "concept-values"})
     except CheckpointError: return False
     return meta.get("fingerprint") == config_hash(_want(cfg, layer, vlm, data, signals))
+
+def load_stage_values(out_dir:Path|str, # a finished concept training (`concepts_dir`)
+                      layer:MultiTokenConceptLayer, # the layer to load into
+                      stage:str="final", # "final" (after Stage B) or "A" (the snapshot at the end of Stage A)
+                     ) -> MultiTokenConceptLayer:
+    "Load the final or the Stage-A values of one finished training (the snapshot must belong to the same training)."
+    out_dir = Path(out_dir); final = out_dir/"values.safetensors"
+    if stage not in ("final", "A"): raise ConfigError(f"stage must be 'final' or 'A', got {stage!r}")
+    if not final.is_file(): raise CheckpointError(f"{out_dir}: no finished training (no values.safetensors)")
+    if stage == "final": return load_values(final, layer)
+    snap = out_dir/STAGE_A_VALUES
+    if not snap.is_file(): raise CheckpointError(f"{snap}: no Stage-A snapshot (a training with Stage B keeps one)")
+    if load_checkpoint(snap, expect={"kind": "concept-values"})[1].get("fingerprint") != load_checkpoint(final, expect={"kind": "concept-values"})[1].get("fingerprint"):
+        raise CheckpointError(f"{snap}: the Stage-A snapshot belongs to another training than {final}")
+    return load_values(snap, layer)
 
 def ensure_concepts(vlm, layer, data:ArtData, signals:dict, cfg:ConceptTrainConfig|None=None, paths:Paths|None=None,
                     force:bool=False, progress:bool=True) -> Path:
