@@ -14,7 +14,7 @@ from .prototypes import dim_slices, concept_index
 
 # %% auto #0
 __all__ = ['GateConfig', 'Selection', 'select_concepts', 'GateOutput', 'tokens_per_concept', 'MultiTokenConceptLayer',
-           'cooccurrence_graph', 'set_graph']
+           'cooccurrence_graph', 'set_graph', 'with_gate']
 
 # %% ../nbs/06_gating.ipynb #860b8eb4
 @dataclass
@@ -208,3 +208,17 @@ def set_graph(layer:MultiTokenConceptLayer, graph:torch.Tensor) -> MultiTokenCon
     if tuple(graph.shape) != (n, n): raise DataError(f"graph has shape {tuple(graph.shape)}, expected ({n}, {n})")
     layer.graph = graph.to(layer.values.device)
     return layer
+
+# %% ../nbs/06_gating.ipynb #f30784f3
+def with_gate(layer:MultiTokenConceptLayer, # a (trained) layer
+              **changes, # GateConfig fields to change, e.g. budget=2, fairness=False
+             ) -> MultiTokenConceptLayer:
+    "The same values (shared) and graph under other gate knobs; unknown knobs and impossible token counts are refused."
+    cfg = config_from_dict(GateConfig, {**config_to_dict(layer.cfg), **changes}, where="gate").validate()
+    if cfg.max_tokens > layer.values.shape[1]:
+        raise ConfigError(f"gate.max_tokens: {cfg.max_tokens} tokens per concept, but the values were trained with {layer.values.shape[1]}")
+    new = MultiTokenConceptLayer.__new__(MultiTokenConceptLayer); torch.nn.Module.__init__(new)
+    new.concepts, new.cfg = layer.concepts, cfg
+    new.values = layer.values
+    new.register_buffer("graph", layer.graph, persistent=False)
+    return new

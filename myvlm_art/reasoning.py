@@ -191,7 +191,7 @@ def gate_names(layer, # the gate
               ) -> list[list[tuple[str, str]]]:
     "Per image, the `(dim, name)` concepts the gate activates (what coverage is measured against)."
     from myvlm_art.gating import select_concepts
-    sel = select_concepts(torch.as_tensor(np.asarray(signals, dtype=np.float32)), layer.concepts, layer.cfg)
+    sel = select_concepts(layer.weighted_signals(torch.as_tensor(np.asarray(signals, dtype=np.float32))), layer.concepts, layer.cfg)
     idx = layer.index
     return [[idx[c] for c in row if c >= 0] for row in sel.concept_ids.tolist()]
 

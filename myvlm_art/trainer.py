@@ -23,7 +23,7 @@ from .vlm import _positions
 __all__ = ['RESUME_FREE', 'STAGE_A_VALUES', 'CONCEPT_FILES', 'prototype_signals', 'signals_fingerprint', 'ConceptTrainConfig',
            'weighted_loss', 'attention_penalty', 'save_values', 'load_values', 'save_concept_checkpoint',
            'load_concept_checkpoint', 'train_concepts', 'concepts_dir', 'concepts_are_current', 'load_stage_values',
-           'ensure_concepts']
+           'ensure_concepts', 'IntegratedSystem', 'integrated_system']
 
 # %% ../nbs/08_trainer.ipynb #0518f296
 def prototype_signals(data:ArtData, # the corpus
@@ -33,6 +33,7 @@ def prototype_signals(data:ArtData, # the corpus
                       temperature:float=1.0, # signal temperature
                       seed:int=0, # prototype training seed (when a head is trained here)
                       progress:bool=True,
+                      normalise:str="zscore", # similarity normalisation before the sigmoid ("zscore" or "none")
                      ) -> tuple[dict, dict, dict, PrototypeHead]:
     "`(signals {image: [N]}, thresholds {dim: τ}, concepts {dim: names}, head)` for every record of `data`."
     from myvlm_art.encoders import get_encoder, encode_paths, FeatureCache
@@ -52,7 +53,7 @@ def prototype_signals(data:ArtData, # the corpus
         head = PrototypeHead.from_means(X[tr], recs[tr], dims, encoder)
         head = PrototypeTrainer(PrototypeConfig(seed=seed)).fit(head, X[tr], recs[tr])
         head = PrototypeHead.load(head.save(hfile), dims=dims)       # as every later call will see it (bit for bit)
-    S = export_signals(head, X, temperature)
+    S = export_signals(head, X, temperature, normalise)
     th = calibrate_thresholds(S[va], recs[va], head.concepts) if va.any() else {d: {"threshold": 0.75} for d in dims}
     return ({str(im): S[i] for i, im in enumerate(recs.image)}, {d: v["threshold"] for d, v in th.items()}, head.concepts, head)
 
@@ -83,11 +84,11 @@ class ConceptTrainConfig:
     seed: int = 0                    # data order, Stage-B prompt choice, value init
 
     def validate(self):
-        checks = [("epochs_a", 0 < self.epochs_a <= 100), ("epochs_b", 0 <= self.epochs_b <= 100), ("batch_size", self.batch_size >= 1),
+        checks = [("epochs_a", 0 <= self.epochs_a <= 100), ("epochs_b", 0 <= self.epochs_b <= 100), ("epochs_a + epochs_b", self.epochs_a + self.epochs_b > 0), ("batch_size", self.batch_size >= 1),
                   ("lr", 0 < self.lr <= 10), ("grad_clip", self.grad_clip > 0), ("attn_lambda", self.attn_lambda >= 0),
                   ("attn_every", self.attn_every >= 0), ("checkpoint_every", self.checkpoint_every >= 1)]
         for k, ok in checks:
-            if not ok: raise ConfigError(f"ConceptTrainConfig.{k} is out of range: {getattr(self, k)!r}")
+            if not ok: raise ConfigError(f"ConceptTrainConfig.{k} is out of range: {self.epochs_a + self.epochs_b if k == 'epochs_a + epochs_b' else getattr(self, k)!r}")
         if self.optimizer not in ("sgd", "adamw"): raise ConfigError(f"ConceptTrainConfig.optimizer must be 'sgd' or 'adamw', got {self.optimizer!r}")
         if self.precision not in ALIGN_PRECISIONS: raise ConfigError(f"ConceptTrainConfig.precision must be one of {list(ALIGN_PRECISIONS)}, got {self.precision!r}")
         self.data_config()
@@ -97,8 +98,8 @@ class ConceptTrainConfig:
         return ConceptDataConfig(dims=tuple(self.dims), reason_weight=self.reason_weight, max_reason_tokens=self.max_reason_tokens, seed=self.seed).validate()
 
     def stage_steps(self, steps_per_epoch:int) -> tuple[int, int]:
-        "`(Stage A steps, Stage B steps)`: epochs times steps per epoch, rounded (Stage A at least one step)."
-        return max(1, round(self.epochs_a * steps_per_epoch)), round(self.epochs_b * steps_per_epoch)
+        "`(Stage A steps, Stage B steps)`: epochs times steps per epoch, rounded (a stage with epochs > 0 has at least one step)."
+        return tuple(max(1, round(e * steps_per_epoch)) if e > 0 else 0 for e in (self.epochs_a, self.epochs_b))
 
     def stage_of(self, step:int, steps_per_epoch:int) -> str:
         "The stage ('A' or 'B') of a 0-based step."
@@ -333,3 +334,41 @@ def ensure_concepts(vlm, layer, data:ArtData, signals:dict, cfg:ConceptTrainConf
             train_concepts(vlm, layer, data, signals, cfg, out, resume=False, progress=progress)
     load_values(out/"values.safetensors", layer)
     return out
+
+@dataclass
+class IntegratedSystem:
+    "Everything the integrated system's experiments share: the corpus, the frozen VLM, the signals and the trained gate."
+    data: ArtData              # the corpus
+    vlm: object                # the frozen VLM (stage-1 projector loaded)
+    signals: dict              # {image: [N]} training signals (temperature 1, z-score)
+    thresholds: dict           # {dim: τ} calibrated on the validation split
+    concepts: dict             # {dim: [names]}
+    head: PrototypeHead        # the prototype head that made the signals
+    layer: MultiTokenConceptLayer  # the gate with the trained values (the training gate)
+    train: ConceptTrainConfig  # the recipe that trained it
+    trained: bool              # True when this call trained the values (False: reused)
+
+def integrated_system(paths:Paths, # the project
+                      train:ConceptTrainConfig|None=None, # the concept-training recipe (precision and seed included)
+                      align_epochs:int=1, # stage-1 alignment epochs of the projector to use (0: no alignment, e.g. a tiny VLM)
+                      encoder:str="synthclip", # the prototype heads' image encoder
+                      dims=DEFAULT_DIMS, # the dimensions the gate handles
+                      vlm=None, # a VLM to use (default: SmolLM2 + synthclip, built from `paths`)
+                      dataset:str="synthart", # the dataset name under data/dataset/
+                      progress:bool=True,
+                     ) -> IntegratedSystem:
+    "Build (or reuse) every stage up to trained concept values: corpus, VLM + projector, signals, gate, Stage A + B."
+    from myvlm_art.data import prepare_dataset, DatasetSpec
+    train = (train or ConceptTrainConfig()).validate()
+    data = prepare_dataset(DatasetSpec.named(dataset, paths), seed=train.seed)
+    if vlm is None:
+        from myvlm_art.vlm import VLMConfig, build_vlm
+        vlm = build_vlm(VLMConfig(precision=train.precision), paths)
+    if align_epochs:
+        from myvlm_art.align import AlignConfig, ensure_aligned
+        ensure_aligned(vlm, data, AlignConfig(seed=train.seed, precision=train.precision, epochs=align_epochs), paths)
+    signals, thresholds, concepts, head = prototype_signals(data, paths, encoder, tuple(dims), seed=train.seed, progress=progress)
+    layer = MultiTokenConceptLayer(concepts, vlm.hidden_size, GateConfig(thresholds=thresholds), seed=train.seed)
+    trained = not concepts_are_current(concepts_dir(paths), vlm, layer, data, signals, train)
+    ensure_concepts(vlm, layer, data, signals, train, paths, progress=progress)
+    return IntegratedSystem(data, vlm, signals, thresholds, concepts, head, layer, train, trained)
