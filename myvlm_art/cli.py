@@ -6,8 +6,8 @@ Docs: https://myvlm-art.github.io/myvlm-art/cli.html.md"""
 
 # %% ../nbs/90_cli.ipynb #c0f66926
 from __future__ import annotations
-import argparse, json, os, sys, time
-from dataclasses import fields
+import argparse, hashlib, json, os, sys, time
+from dataclasses import dataclass, fields
 from pathlib import Path
 import pandas as pd
 from .core import *
@@ -15,8 +15,10 @@ from .data import *
 from .synthart import *
 
 # %% auto #0
-__all__ = ['StageTimer', 'corpus_is_current', 'stage_synthart', 'stage_figures_and_probe', 'run_experiment', 'stage_synthclip',
-           'stage_align', 'main']
+__all__ = ['STUDIES', 'PRESETS', 'REPORT_GATE_KNOBS', 'StageTimer', 'corpus_is_current', 'stage_synthart',
+           'stage_figures_and_probe', 'run_experiment', 'stage_synthclip', 'stage_align', 'artefact_digest',
+           'code_digest', 'cached_stage', 'stage_study', 'render_report', 'ReportPreset', 'parse_gate', 'run_report',
+           'main']
 
 # %% ../nbs/90_cli.ipynb #e767cde0
 class StageTimer:
@@ -96,6 +98,161 @@ def stage_align(cfg:SynthArtConfig, paths:Paths, seed:int, epochs:int=2, precisi
     ensure_aligned(vlm, data, acfg, paths)
 
 # %% ../nbs/90_cli.ipynb #b83bb039
+def artefact_digest(*items) -> str:
+    "SHA-256 (16 hex) of files and folders (recursively; provenance sidecars, hidden entries and checkpoints skipped)."
+    h = hashlib.sha256()
+    for it in items:
+        p = Path(it); h.update(p.name.encode())
+        if p.is_file(): h.update(sha256_file(p).encode()); continue
+        if not p.is_dir(): h.update(b"<missing>"); continue
+        for f in sorted(x for x in p.rglob("*") if x.is_file()):
+            rel = f.relative_to(p)
+            if f.name.endswith(".provenance.json") or any(q.startswith(".") or q == "checkpoint" for q in rel.parts): continue
+            h.update(str(rel).encode()); h.update(sha256_file(f).encode())
+    return h.hexdigest()[:16]
+
+def code_digest() -> str:
+    "The package's source and the tracked packages' versions: a change reruns the experiment notebooks."
+    h = hashlib.sha256()
+    for f in sorted(Path(__file__).parent.glob("*.py")): h.update(f.name.encode()); h.update(f.read_bytes())
+    h.update(json.dumps(package_versions(), sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+def cached_stage(paths:Paths, # the project (records under data/cache/stages/)
+                 name:str, # the stage's name
+                 key:dict, # everything the stage's result depends on
+                 outputs:list, # files or folders the stage makes (all must exist to skip it)
+                 fn, *args, force:bool=False, **kw):
+    "Run `fn(*args, **kw)` unless the stage last finished with the same key and its outputs exist ('cached')."
+    rec = paths.cache/"stages"/f"{name.replace(' ', '_').replace('/', '_').replace(':', '')}.json"
+    k = config_hash(key, 24)
+    if not force and rec.is_file() and all(Path(o).exists() for o in outputs):
+        try:
+            if json.loads(rec.read_text()).get("key") == k: return "cached"
+        except (OSError, ValueError): pass
+    rec.unlink(missing_ok=True)                       # from here until it finishes, the stage is not current
+    out = fn(*args, **kw)
+    write_json_atomic(rec, {"stage": name, "key": k, "inputs": key})
+    return out
+
+# %% ../nbs/90_cli.ipynb #2242eedf
+STUDIES = ("prototypes", "gate", "signals", "training")   # studies/<name>.yaml, in the order the report runs them
+
+def stage_study(paths:Paths, name:str, base:dict, salt:str, max_runs:int|None=None, workers:int=1, force:bool=False):
+    "Run `studies/<name>.yaml` with `base` merged in (parameters its notebook lacks are dropped); 'cached' if every run was done."
+    from myvlm_art.runner import load_study, run_study, study_runs, notebook_parameters, StudySpec
+    spec = load_study(project_root()/"studies"/f"{name}.yaml")
+    known = notebook_parameters(project_root()/"nbs"/"experiments"/f"{spec.notebook}.ipynb")
+    base = {k: v for k, v in base.items() if k in known}
+    runs = [r.params for r in study_runs(StudySpec(**{**spec.to_dict(), "base": {**spec.base, **base}}))]
+    if max_runs: runs = runs[:max_runs]
+    spec = StudySpec(name=spec.name, notebook=spec.notebook, description=spec.description, base={}, grid={}, runs=runs,
+                     source=spec.source)
+    res = run_study(spec, paths, workers=workers, progress=False, force=force, salt=salt)
+    print(f"study {name}: {len(res.ran)} run(s) executed, {len(res.skipped)} already done -> {res.path}")
+    return "cached" if not res.ran else res
+
+# %% ../nbs/90_cli.ipynb #815151e2
+def render_report(paths:Paths, # the project whose results the report gathers
+                  **params, # papermill parameters of the report notebook
+                 ) -> Path:
+    "Execute the report notebook and render it to `results/report/report.html` (written atomically)."
+    from nbconvert import HTMLExporter
+    import nbformat
+    nb_path = run_experiment("report", paths, **params)
+    exporter = HTMLExporter(template_name="lab"); exporter.exclude_input = True; exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    body, _ = exporter.from_notebook_node(nbformat.read(nb_path, as_version=4))
+    out = paths.results/"report"/"report.html"
+    write_text_atomic(out, body)
+    return out
+
+# %% ../nbs/90_cli.ipynb #40bf242f
+@dataclass
+class ReportPreset:
+    "The sizes of one `make report` run."
+    corpus: dict            # SynthArtConfig overrides
+    synthclip_epochs: int   # 0: the default config
+    align_epochs: int       # stage-1 alignment epochs
+    epochs_a: float         # concept training, Stage A
+    epochs_b: float         # concept training, Stage B
+    limit: int              # main table and baseline: first N test images (0: all)
+    per_class: int          # ablations: subset images per artist
+    steps_b: int            # training ablation: Stage-B steps of a retrain run
+    max_runs: int           # runs per study (0: all)
+
+PRESETS = {"full": ReportPreset({}, 0, 1, 1.0, 0.5, 0, 8, 12, 0),
+           "quick": ReportPreset(dict(n_images=240, image_size=64, minimal_pairs=12), 4, 1, 1.0, 0.5, 24, 2, 2, 2)}
+REPORT_GATE_KNOBS = ("delta", "top_k", "budget", "max_tokens", "fairness", "graph_alpha")   # `--gate` knobs (the main table and the gate studies)
+
+def parse_gate(items:list|None) -> dict:
+    "`['budget=2', 'fairness=false']` -> {'budget': 2, 'fairness': False}; unknown knobs and bad values refused."
+    from myvlm_art.gating import GateConfig
+    out = {}
+    for it in items or []:
+        k, eq, v = str(it).partition("=")
+        if not eq or k not in REPORT_GATE_KNOBS: raise ConfigError(f"--gate {it!r}: expected KNOB=VALUE with KNOB one of {list(REPORT_GATE_KNOBS)}")
+        low = v.strip().lower()
+        try: out[k] = {"true": True, "false": False}[low] if low in ("true", "false") else (int(v) if v.strip().lstrip("-").isdigit() else float(v))
+        except ValueError: raise ConfigError(f"--gate {it!r}: {v!r} is not a number or true/false") from None
+    config_from_dict(GateConfig, out, where="--gate").validate()
+    return out
+
+def run_report(paths:Paths, # the project (the quick preset uses <data>/quick)
+               seed:int=0, quick:bool=False, force:bool=False,
+               gate:dict|None=None, # gate knobs for the main table and the gate studies (see `parse_gate`)
+               workers:int=1, # study runs at once
+              ) -> pd.DataFrame:
+    "Every stage of the study, skipping those whose inputs did not change; per-stage timings to `results/timings.csv`."
+    from myvlm_art.synthclip import synthclip_dir
+    from myvlm_art.align import align_dir
+    from myvlm_art.trainer import ConceptTrainConfig, concepts_dir, integrated_system
+    pre, gate = PRESETS["quick" if quick else "full"], dict(gate or {})
+    cfg = SynthArtConfig(seed=seed, **pre.corpus).validate()
+    tm, code, R = StageTimer(), code_digest(), paths.results
+    nb = lambda n: sha256_file(project_root()/"nbs"/"experiments"/f"{n}.ipynb")
+    tm.run("synthart", stage_synthart, cfg, paths, force)
+    spec = DatasetSpec.named(cfg.name, paths)
+    corpus = artefact_digest(spec.json_path, spec.targets_path, spec.splits_path)
+    tm.run("synthart figure + probe", cached_stage, paths, "probe", {"corpus": corpus, "code": code},
+           [R/f"{cfg.name}_probe.csv", paths.figures/f"{cfg.name}_samples.png"], stage_figures_and_probe, cfg, paths, force=force)
+    tm.run("synthclip", cached_stage, paths, "synthclip", {"corpus": corpus, "seed": seed, "epochs": pre.synthclip_epochs},
+           [synthclip_dir(paths)], stage_synthclip, cfg, paths, seed, pre.synthclip_epochs or None, force=force)
+    up = {"corpus": corpus, "synthclip": artefact_digest(synthclip_dir(paths))}
+    params = dict(seed=seed, synthclip_epochs=pre.synthclip_epochs)
+    tm.run("prototypes study", cached_stage, paths, "prototypes", {"nb": nb("prototypes"), "params": params, **up, "code": code},
+           [R/"prototypes.csv", paths.data/"models"/"prototypes"], run_experiment, "prototypes", paths, force=force, **params)
+    up["heads"] = artefact_digest(paths.data/"models"/"prototypes")
+    tm.run("VLM stage-1 alignment", cached_stage, paths, "align", {"corpus": corpus, "synthclip": up["synthclip"], "seed": seed, "epochs": pre.align_epochs},
+           [align_dir(paths)], stage_align, cfg, paths, seed, pre.align_epochs, force=force)
+    up["align"] = artefact_digest(align_dir(paths))
+    params = dict(seed=seed, align_epochs=pre.align_epochs, limit=pre.limit)
+    tm.run("baseline", cached_stage, paths, "baseline", {"nb": nb("baseline"), "params": params, **up, "code": code},
+           [R/"baseline.csv"], run_experiment, "baseline", paths, force=force, **params)
+    tcfg = ConceptTrainConfig(epochs_a=pre.epochs_a, epochs_b=pre.epochs_b, precision="bf16", seed=seed)
+    def train(): return "cached" if not integrated_system(paths, tcfg, pre.align_epochs).trained else None
+    tm.run("concept training", cached_stage, paths, "concepts", {"train": config_to_dict(tcfg), **up},
+           [concepts_dir(paths)/"values.safetensors"], train, force=force)
+    up["concepts"] = artefact_digest(concepts_dir(paths))
+    params = dict(seed=seed, align_epochs=pre.align_epochs, limit=pre.limit, epochs_a=pre.epochs_a, epochs_b=pre.epochs_b, **gate)
+    tm.run("main table", cached_stage, paths, "main_table", {"nb": nb("main_table"), "params": params, **up, "code": code},
+           [R/"main_table.csv"], run_experiment, "main_table", paths, force=force, **params)
+    base = dict(seed=seed, synthclip_epochs=pre.synthclip_epochs, align_epochs=pre.align_epochs, epochs_a=pre.epochs_a,
+                epochs_b=pre.epochs_b, per_class=pre.per_class, steps_b=pre.steps_b)
+    salt = config_hash({**up, "code": code}, 16)
+    for name in STUDIES:
+        b = {**base, **(gate if name in ("gate", "signals") else {})}
+        if name == "prototypes": b = {"seed": seed, "synthclip_epochs": pre.synthclip_epochs}
+        tm.run(f"ablation: {name}", stage_study, paths, name, b, salt, pre.max_runs or None, workers, force)
+    inputs = artefact_digest(*[R/f for f in ("synthart_probe.csv", "prototypes.csv", "baseline.csv", "main_table.csv")],
+                             R/"studies", paths.figures)
+    tm.run("report", cached_stage, paths, "report", {"nb": nb("report"), "inputs": inputs, "code": code, "quick": quick},
+           [R/"report"/"report.html"], render_report, paths, force=force, quick=quick)
+    t = tm.write(R/"timings.csv", {"seed": seed, "quick": quick, "gate": gate, "preset": config_to_dict(pre)})
+    print(f"report done in {t.seconds.iloc[-1]:.1f}s; timings in {R/'timings.csv'}; report: {R/'report'/'report.html'}")
+    return t
+
+# %% ../nbs/90_cli.ipynb #dd731b50
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="myvlm-art", description="myvlm-art: the study's stages (offline, embedded default).")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -111,6 +268,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--quick", action="store_true", help="a small corpus for a smoke run")
     r.add_argument("--force", action="store_true", help="rerun every stage")
+    r.add_argument("--gate", action="append", metavar="KNOB=VALUE", help=f"a gate knob for the main table and the gate studies (repeatable): {', '.join(REPORT_GATE_KNOBS)}")
+    r.add_argument("--workers", type=int, default=1, help="study runs executed at once (results do not depend on it)")
     st = sub.add_parser("study", help="run a grid of papermill runs from a YAML spec (resumable; see 11_runner)")
     st.add_argument("spec", help="the study's YAML file: notebook, base, grid and/or runs")
     st.add_argument("--workers", type=int, default=1, help="runs executed at once (results do not depend on it)")
@@ -139,21 +298,9 @@ def main(argv:list|None=None) -> int:
             res = run_study(args.spec, paths, workers=args.workers, force=args.force)
             print(f"study {res.name}: {len(res.ran)} run(s) executed, {len(res.skipped)} already done; {len(res.table)} rows -> {res.path} ({res.seconds:.1f}s)")
         elif args.cmd == "report":
-            cfg = SynthArtConfig(seed=args.seed, **(dict(n_images=240, image_size=64, minimal_pairs=12) if args.quick else {})).validate()
+            gate = parse_gate(args.gate)
             if args.quick: paths = Paths(paths.data/"quick")      # a smoke run never overwrites the full run's data or results
-            tm = StageTimer()
-            tm.run("synthart", stage_synthart, cfg, paths, args.force)
-            tm.run("synthart figure + probe", stage_figures_and_probe, cfg, paths)
-            tm.run("synthclip", stage_synthclip, cfg, paths, args.seed, 4 if args.quick else None)
-            tm.run("prototypes study", run_experiment, "prototypes", paths, seed=args.seed, synthclip_epochs=4 if args.quick else 0)
-            align_epochs = 1 if args.quick else 2
-            tm.run("VLM stage-1 alignment", stage_align, cfg, paths, args.seed, align_epochs)
-            tm.run("baseline", run_experiment, "baseline", paths, seed=args.seed, align_epochs=align_epochs,
-                   **({"limit": 24} if args.quick else {}))
-            tm.run("concept training + main table", run_experiment, "main_table", paths, seed=args.seed, align_epochs=align_epochs,
-                   **({"limit": 24, "epochs_b": 0} if args.quick else {}))
-            t = tm.write(paths.results/"timings.csv", {"seed": args.seed, "quick": args.quick})
-            print(f"report done in {t.seconds.iloc[-1]:.1f}s; timings in {paths.results/'timings.csv'}")
+            run_report(paths, args.seed, args.quick, args.force, gate, args.workers)
     except MyVLMArtError as e:
         print(f"myvlm-art: error: {e}", file=sys.stderr)
         return 2

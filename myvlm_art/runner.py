@@ -321,15 +321,17 @@ def run_study(spec:str|Path|dict|StudySpec, # a YAML spec file, or its content a
               progress:bool=True, # show a progress bar (on stderr)
               force:bool=False, # execute every run again, even those already done
               notebooks:Path|str|None=None, # folder holding the experiment notebooks (default: <project>/nbs/experiments/)
+              salt:str="", # folded into every run id: a digest of the inputs the runs read (the report's upstream artefacts)
              ) -> StudyResult:
     "Execute a study's runs with papermill (skipping those already done) and gather `results/studies/<name>.csv`."
     t0 = time.perf_counter()
     spec = load_study(spec); paths = paths or Paths.default()
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1: raise ConfigError(f"workers must be a positive integer, got {workers!r}")
     nb, defaults, runs = _plan(spec, notebooks)
+    if salt: runs = [StudyRun(run_id(spec.notebook, {**r.params, "_inputs": str(salt)}), r.params) for r in runs]
     sdir = study_dir(paths, spec.name); rdir = sdir/"runs"; rdir.mkdir(parents=True, exist_ok=True)
     out = paths.results/"studies"/f"{spec.name}.csv"
-    meta = {"study": spec.name, "notebook": spec.notebook, "notebook_sha256": sha256_file(nb)}
+    meta = {"study": spec.name, "notebook": spec.notebook, "notebook_sha256": sha256_file(nb), **({"inputs": str(salt)} if salt else {})}
     def job(r):
         ps = {**({"root": str(paths.root)} if "root" in defaults and "root" not in r.params else {}), **r.params}
         return (str(nb), r.run_id, ps, str(rdir), meta)
