@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml requirements/lock.txt requirements/nodeps.txt
 	@touch $@
 
 report: setup
-	$(BIN)/myvlm-art report --seed $(SEED) $(if $(QUICK),--quick)
+	$(BIN)/myvlm-art report --seed $(SEED) $(if $(QUICK),--quick) $(foreach g,$(GATE),--gate $(g)) $(if $(WORKERS),--workers $(WORKERS))
 
 # headless Chromium for the report check in tests/test_report_html.py (Debian's package)
 SUDO := $(if $(filter 0,$(shell id -u)),,$(shell command -v sudo))

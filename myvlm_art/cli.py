@@ -138,7 +138,8 @@ def cached_stage(paths:Paths, # the project (records under data/cache/stages/)
 # %% ../nbs/90_cli.ipynb #2242eedf
 STUDIES = ("prototypes", "gate", "signals", "training")   # studies/<name>.yaml, in the order the report runs them
 
-def stage_study(paths:Paths, name:str, base:dict, salt:str, max_runs:int|None=None, workers:int=1, force:bool=False):
+def stage_study(paths:Paths, name:str, base:dict, salt:str, max_runs:int|None=None, workers:int=1, force:bool=False,
+                threads:int|None=1):
     "Run `studies/<name>.yaml` with `base` merged in (parameters its notebook lacks are dropped); 'cached' if every run was done."
     from myvlm_art.runner import load_study, run_study, study_runs, notebook_parameters, StudySpec
     spec = load_study(project_root()/"studies"/f"{name}.yaml")
@@ -148,7 +149,7 @@ def stage_study(paths:Paths, name:str, base:dict, salt:str, max_runs:int|None=No
     if max_runs: runs = runs[:max_runs]
     spec = StudySpec(name=spec.name, notebook=spec.notebook, description=spec.description, base={}, grid={}, runs=runs,
                      source=spec.source)
-    res = run_study(spec, paths, workers=workers, progress=False, force=force, salt=salt)
+    res = run_study(spec, paths, workers=workers, progress=False, force=force, salt=salt, threads=threads)
     print(f"study {name}: {len(res.ran)} run(s) executed, {len(res.skipped)} already done -> {res.path}")
     return "cached" if not res.ran else res
 
@@ -181,7 +182,7 @@ class ReportPreset:
     steps_b: int            # training ablation: Stage-B steps of a retrain run
     max_runs: int           # runs per study (0: all)
 
-PRESETS = {"full": ReportPreset({}, 0, 1, 1.0, 0.5, 0, 8, 12, 0),
+PRESETS = {"full": ReportPreset({}, 0, 1, 1.0, 0.5, 0, 6, 8, 0),
            "quick": ReportPreset(dict(n_images=240, image_size=64, minimal_pairs=12), 4, 1, 1.0, 0.5, 24, 2, 2, 2)}
 REPORT_GATE_KNOBS = ("delta", "top_k", "budget", "max_tokens", "fairness", "graph_alpha")   # `--gate` knobs (the main table and the gate studies)
 
@@ -201,7 +202,7 @@ def parse_gate(items:list|None) -> dict:
 def run_report(paths:Paths, # the project (the quick preset uses <data>/quick)
                seed:int=0, quick:bool=False, force:bool=False,
                gate:dict|None=None, # gate knobs for the main table and the gate studies (see `parse_gate`)
-               workers:int=1, # study runs at once
+               workers:int=2, # study runs at once (one CPU thread each)
               ) -> pd.DataFrame:
     "Every stage of the study, skipping those whose inputs did not change; per-stage timings to `results/timings.csv`."
     from myvlm_art.synthclip import synthclip_dir
@@ -269,7 +270,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--quick", action="store_true", help="a small corpus for a smoke run")
     r.add_argument("--force", action="store_true", help="rerun every stage")
     r.add_argument("--gate", action="append", metavar="KNOB=VALUE", help=f"a gate knob for the main table and the gate studies (repeatable): {', '.join(REPORT_GATE_KNOBS)}")
-    r.add_argument("--workers", type=int, default=1, help="study runs executed at once (results do not depend on it)")
+    r.add_argument("--workers", type=int, default=2, help="study runs executed at once, one CPU thread each (results do not depend on it)")
     st = sub.add_parser("study", help="run a grid of papermill runs from a YAML spec (resumable; see 11_runner)")
     st.add_argument("spec", help="the study's YAML file: notebook, base, grid and/or runs")
     st.add_argument("--workers", type=int, default=1, help="runs executed at once (results do not depend on it)")

@@ -202,11 +202,14 @@ def study_runs(spec:str|Path|dict|StudySpec, # a study spec (file, dict or `Stud
 def _fsync(p:Path):
     with open(p, "rb") as f: os.fsync(f.fileno())
 
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
 def _execute_run(nb_path:str, # the experiment notebook
                  rid:str, # the run's id
                  params:dict, # papermill parameters (without `out`)
                  runs_dir:str, # the study's runs/ folder
                  meta:dict|None=None, # extra provenance of the run's table
+                 threads:int|None=None, # CPU threads of the run's kernel (OMP/MKL), None: the default
                 ) -> tuple[str, str|None]:
     "Execute one run; `(run_id, None)` when it succeeded, `(run_id, one-line reason)` when it failed."
     import papermill as pm
@@ -214,6 +217,8 @@ def _execute_run(nb_path:str, # the experiment notebook
     tmp_nb, tmp_csv = runs/f".{rid}.{tok}.tmp.ipynb", runs/f".{rid}.{tok}.tmp.csv"
     final_nb, final_csv, failed_nb = runs/f"{rid}.ipynb", runs/f"{rid}.csv", runs/f"{rid}.failed.ipynb"
     err = None
+    keep = {k: os.environ.get(k) for k in _THREAD_VARS}
+    if threads: os.environ.update({k: str(threads) for k in _THREAD_VARS})      # the kernel inherits this process's environment
     try:
         pm.execute_notebook(nb_path, str(tmp_nb), parameters={**params, OUT_PARAM: str(tmp_csv)}, cwd=str(Path(nb_path).parent),
                             progress_bar=False, log_output=False, kernel_name="python3")
@@ -221,6 +226,10 @@ def _execute_run(nb_path:str, # the experiment notebook
         evalue = (str(e.evalue).strip().splitlines() or [""])[0][:200]
         err = f"failed in cell {e.exec_count}: {e.ename}: {evalue}"
     except Exception as e: err = f"could not be executed ({error_reason(e)})"
+    finally:
+        for k, v in keep.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
     if err is None:
         if not tmp_csv.is_file(): err = f"did not write its results table to `{OUT_PARAM}`"
         else:
@@ -322,6 +331,7 @@ def run_study(spec:str|Path|dict|StudySpec, # a YAML spec file, or its content a
               force:bool=False, # execute every run again, even those already done
               notebooks:Path|str|None=None, # folder holding the experiment notebooks (default: <project>/nbs/experiments/)
               salt:str="", # folded into every run id: a digest of the inputs the runs read (the report's upstream artefacts)
+              threads:int|None=None, # CPU threads per run (set it when workers > 1 share few cores; results then do not depend on workers)
              ) -> StudyResult:
     "Execute a study's runs with papermill (skipping those already done) and gather `results/studies/<name>.csv`."
     t0 = time.perf_counter()
@@ -334,7 +344,7 @@ def run_study(spec:str|Path|dict|StudySpec, # a YAML spec file, or its content a
     meta = {"study": spec.name, "notebook": spec.notebook, "notebook_sha256": sha256_file(nb), **({"inputs": str(salt)} if salt else {})}
     def job(r):
         ps = {**({"root": str(paths.root)} if "root" in defaults and "root" not in r.params else {}), **r.params}
-        return (str(nb), r.run_id, ps, str(rdir), meta)
+        return (str(nb), r.run_id, ps, str(rdir), meta, threads)
     with _study_lock(sdir/".lock", spec.name):
         for t in rdir.glob(".*.tmp.*"): t.unlink(missing_ok=True)       # leftovers of dead attempts (we hold the lock)
         todo = [r for r in runs if force or not _run_done(rdir, r.run_id)]
