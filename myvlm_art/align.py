@@ -211,6 +211,7 @@ def frozen_digest(vlm:VLM, include_projector:bool=False) -> str:
     for name, p in vlm.model.named_parameters():
         if id(p) in own: continue
         h.update(name.encode()); h.update(p.detach().cpu().contiguous().view(torch.uint8).numpy())
+    if getattr(vlm, "pool", 1) > 1: h.update(f"pool{vlm.pool}".encode())     # pooled image tokens: another VLM for every cache
     return h.hexdigest()
 
 # %% ../nbs/05b_align.ipynb #a6017789

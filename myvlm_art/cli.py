@@ -300,6 +300,7 @@ def main(argv:list|None=None) -> int:
             print(f"study {res.name}: {len(res.ran)} run(s) executed, {len(res.skipped)} already done; {len(res.table)} rows -> {res.path} ({res.seconds:.1f}s)")
         elif args.cmd == "report":
             gate = parse_gate(args.gate)
+            if args.workers < 1: raise ConfigError(f"--workers must be >= 1, got {args.workers}")
             if args.quick: paths = Paths(paths.data/"quick")      # a smoke run never overwrites the full run's data or results
             run_report(paths, args.seed, args.quick, args.force, gate, args.workers)
     except MyVLMArtError as e:

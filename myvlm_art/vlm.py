@@ -122,6 +122,7 @@ class VLMConfig:
     vision_feature_layer: int = -2      # which vision hidden layer feeds the projector: -1 or -2
     vision_feature_select_strategy: str = "default"  # "default" drops the CLS token, "full" keeps it
     projector_seed: int = 0             # seed of the projector's random init
+    pool: int = 2                       # k x k average pooling of the patch grid before the projector (1: every patch, as LLaVA)
 
     def validate(self):
         if self.precision not in PRECISIONS: raise ConfigError(f"VLMConfig.precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
@@ -129,6 +130,8 @@ class VLMConfig:
         if self.vision_feature_select_strategy not in ("default", "full"):
             raise ConfigError(f"VLMConfig.vision_feature_select_strategy must be 'default' or 'full', got {self.vision_feature_select_strategy!r}")
         if not isinstance(self.image_token, str) or not self.image_token.strip(): raise ConfigError("VLMConfig.image_token must be a non-empty string")
+        if not (isinstance(self.pool, int) and 1 <= self.pool <= 8): raise ConfigError(f"VLMConfig.pool must be an integer in 1..8, got {self.pool!r}")
+        if self.pool > 1 and self.vision_feature_select_strategy == "full": raise ConfigError("VLMConfig.pool > 1 pools the patch grid (no CLS token): set pool=1 with vision_feature_select_strategy 'full'")
         if not isinstance(self.projector_seed, int) or isinstance(self.projector_seed, bool) or self.projector_seed < 0:
             raise ConfigError(f"VLMConfig.projector_seed must be a non-negative int, got {self.projector_seed!r}")
         for k in ("lm", "vision"):
@@ -183,6 +186,7 @@ class VLM:
                  image_size:int|None=None, # the tower's square input side (default: its config)
                  mean=CLIP_MEAN, std=CLIP_STD, # pixel normalisation of the tower
                  info:dict|None=None, # names of the parts (recorded with projectors and results)
+                 pool:int=1, # k x k average pooling of the patch grid before the projector
                 ):
         self.model, self.tokenizer, self.image_token = model, tokenizer, image_token
         cfg = model.config
@@ -196,9 +200,14 @@ class VLM:
         if got != self.image_token_id: raise ConfigError(f"image token {image_token!r} is id {got} in the tokenizer but {self.image_token_id} in the model config")
         tokenizer.padding_side = "left"
         if tokenizer.pad_token is None: tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
-        self.n_image_tokens = (vc.image_size // vc.patch_size) ** 2 + (1 if self.vision_feature_select_strategy == "full" else 0)
-        self.info = {"vision": "?", "lm": "?", **(info or {}),
-                     "vision_fingerprint": module_fingerprint(self.vision_tower), "lm_fingerprint": module_fingerprint(self.language_model)}
+        grid = vc.image_size // vc.patch_size
+        if pool > 1 and (grid % pool or self.vision_feature_select_strategy == "full"):
+            raise ConfigError(f"cannot pool a {grid}x{grid} patch grid by {pool} (needs a divisor and the 'default' feature strategy)")
+        self.pool = int(pool)
+        self.n_image_tokens = (grid // pool) ** 2 + (1 if self.vision_feature_select_strategy == "full" else 0)
+        self.info = {"vision": "?", "lm": "?", **(info or {}), "pool": self.pool,
+                     "vision_fingerprint": module_fingerprint(self.vision_tower) + (f"/pool{pool}" if pool > 1 else ""),
+                     "lm_fingerprint": module_fingerprint(self.language_model)}
 
     # the parts
     @property
@@ -257,7 +266,11 @@ def vision_features(self:VLM, pixels) -> torch.Tensor:
 @patch
 def image_tokens(self:VLM, pixels) -> torch.Tensor:
     "Post-connector image tokens `[B, T, H]` in the LM's input-embedding space."
-    return self.projector(self.vision_features(pixels))
+    feats = self.vision_features(pixels)
+    if self.pool > 1:             # [B, g*g, D] -> [B, (g/k)^2, D]: the mean of each k x k block of patches, row-major
+        B, T, D = feats.shape; g = int(round(T ** 0.5))
+        feats = torch.nn.functional.avg_pool2d(feats.transpose(1, 2).reshape(B, D, g, g), self.pool).flatten(2).transpose(1, 2)
+    return self.projector(feats)
 
 @patch
 def embed(self:VLM, ids:torch.Tensor) -> torch.Tensor:
@@ -431,7 +444,7 @@ def build_vlm(cfg:VLMConfig|None=None, # what to build (default: the embedded de
     if cfg.vision_feature_layer == -2 and tower.config.num_hidden_layers < 2: raise ConfigError("vision_feature_layer -2 needs a tower with at least 2 layers")
     tid, added = _resolve_image_token(tok, cfg.image_token)
     vc = tower.config
-    n_tok = (vc.image_size // vc.patch_size) ** 2 + (cfg.vision_feature_select_strategy == "full")
+    n_tok = (vc.image_size // vc.patch_size // cfg.pool) ** 2 + (cfg.vision_feature_select_strategy == "full")
     lc = LlavaConfig(vision_config=vc, text_config=lm.config, image_token_index=tid, projector_hidden_act="gelu",
                      vision_feature_layer=cfg.vision_feature_layer, vision_feature_select_strategy=cfg.vision_feature_select_strategy,
                      image_seq_length=n_tok, multimodal_projector_bias=True)
@@ -455,7 +468,7 @@ def build_vlm(cfg:VLMConfig|None=None, # what to build (default: the embedded de
     mean, std = _image_norm(vis_dir)
     info = {"lm": "smollm2-135m-instruct" if cfg.lm == "smollm2" else lm_dir.name,
             "vision": "synthclip" if cfg.vision == "synthclip" else vis_dir.name, "precision": cfg.precision}
-    return VLM(model, tok, cfg.image_token, mean=mean, std=std, info=info)
+    return VLM(model, tok, cfg.image_token, mean=mean, std=std, info=info, pool=cfg.pool)
 
 # %% ../nbs/05_vlm.ipynb #0812b8aa
 @patch(cls_method=True)
@@ -563,6 +576,7 @@ def tiny_vlm(seed:int=0, # seed of the random LM and tower
              **cfg_kw, # other VLMConfig fields (image_token, vision_feature_layer, ...)
             ) -> VLM:
     "A tiny random VLM of the real classes, for tests (built in well under a second once SmolLM2 is converted)."
+    cfg_kw.setdefault("pool", 1)                 # every patch, unless a test asks for pooling
     with tempfile.TemporaryDirectory() as d:
         lm_dir, vis_dir = write_tiny_parts(d, seed, paths)
         cfg = VLMConfig(lm=str(lm_dir), vision=str(vis_dir), precision=precision,

@@ -345,6 +345,18 @@ case("cfg-synthart-too-few-images", "SynthArtConfig.n_images = 3", cfg(SynthArtC
 case("cfg-synthart-noise-out-of-range", "SynthArtConfig.noise = 2.5", cfg(SynthArtConfig, {"noise": 2.5}, "synthart"), ("SynthArtConfig.noise is out of range: 2.5",),
      cli=synthart_cli("--noise", "2.5"))
 
+# -- the report's gate knobs (cli.parse_gate, `myvlm-art report --gate`): refused before any stage runs ---------------------
+def gate_knobs(*items): return lambda root: (lambda: __import__("myvlm_art.cli", fromlist=["parse_gate"]).parse_gate(list(items)))
+case("report-gate-unknown-knob", "--gate with a knob the report does not expose", gate_knobs("bugdet=2"), ("--gate 'bugdet=2'", "KNOB one of"),
+     cli=["report", "--gate", "bugdet=2"])
+case("report-gate-not-a-number", "--gate budget=two", gate_knobs("budget=two"), ("--gate 'budget=two'", "not a number"),
+     cli=["report", "--gate", "budget=two"])
+case("report-gate-out-of-range", "--gate budget=0", gate_knobs("budget=0"), ("GateConfig.budget must be >= 1, got 0",),
+     cli=["report", "--gate", "budget=0"])
+case("report-gate-no-value", "--gate delta (no =VALUE)", gate_knobs("delta"), ("--gate 'delta'", "KNOB=VALUE"), cli=["report", "--gate", "delta"])
+case("report-gate-wrong-type", "--gate top_k=1.5 (an integer knob)", gate_knobs("top_k=1.5"), ("--gate.top_k", "expected an integer, got 1.5"),
+     cli=["report", "--gate", "top_k=1.5"])
+
 # -- model outputs (reasoning.parse_answer) ------------------------------------------------------------------------------
 M = AliasMatcher({"artist": ["Pablo Picasso", "Paloma Picasso", "Claude Monet"], "style": ["cubism", "impressionism"], "genre": ["portrait", "landscape"]})
 MISS = {"artist": None, "style": None, "genre": None}
