@@ -164,7 +164,7 @@ def align_inputs(vlm:VLM, # the VLM
                 ) -> torch.Tensor:
     "`inputs_embeds` [B, L, H] of a stage-1 batch: token embeddings with the image tokens (projector with grad) on the image slots."
     proj = projector if projector is not None else vlm.projector
-    with torch.no_grad(): feats = vlm.vision_features(batch["pixels"])
+    with torch.no_grad(): feats = vlm.connector_inputs(batch["pixels"])
     tokens = proj(feats.to(next(proj.parameters()).dtype))
     ids, pos = batch["input_ids"].to(vlm.device), batch["image_positions"].to(vlm.device)
     embeds = vlm.embed(ids).clone()

@@ -266,11 +266,16 @@ def vision_features(self:VLM, pixels) -> torch.Tensor:
 @patch
 def image_tokens(self:VLM, pixels) -> torch.Tensor:
     "Post-connector image tokens `[B, T, H]` in the LM's input-embedding space."
+    return self.projector(self.connector_inputs(pixels))
+
+@patch
+def connector_inputs(self:VLM, pixels) -> torch.Tensor:
+    "What the projector reads `[B, T', D_vision]`: the vision features, k x k average-pooled over the patch grid when `pool` > 1."
     feats = self.vision_features(pixels)
     if self.pool > 1:             # [B, g*g, D] -> [B, (g/k)^2, D]: the mean of each k x k block of patches, row-major
         B, T, D = feats.shape; g = int(round(T ** 0.5))
         feats = torch.nn.functional.avg_pool2d(feats.transpose(1, 2).reshape(B, D, g, g), self.pool).flatten(2).transpose(1, 2)
-    return self.projector(feats)
+    return feats
 
 @patch
 def embed(self:VLM, ids:torch.Tensor) -> torch.Tensor:
