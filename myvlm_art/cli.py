@@ -268,7 +268,7 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="run the whole study on the embedded default")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--quick", action="store_true", help="a small corpus for a smoke run")
-    r.add_argument("--force", action="store_true", help="rerun every stage")
+    r.add_argument("--force", action="store_true", help="rerun every stage and repaint the corpus (trained models are still reused while their own config matches: delete data/models/<part> to retrain one)")
     r.add_argument("--gate", action="append", metavar="KNOB=VALUE", help=f"a gate knob for the main table and the gate studies (repeatable): {', '.join(REPORT_GATE_KNOBS)}")
     r.add_argument("--workers", type=int, default=2, help="study runs executed at once, one CPU thread each (results do not depend on it)")
     st = sub.add_parser("study", help="run a grid of papermill runs from a YAML spec (resumable; see 11_runner)")
