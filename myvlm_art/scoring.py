@@ -55,12 +55,10 @@ def _score_prefix(vlm, embeds:torch.Tensor, mask:torch.Tensor, ids:torch.Tensor,
     logp = torch.cat([first.expand(C, -1)[:, None], torch.log_softmax(lo, -1)], 1)     # p(token t | tokens < t)
     return (logp.gather(2, ids[..., None])[..., 0] * scored).sum(1).double().numpy()
 
-def score_key(vlm, embeds:torch.Tensor, mask:torch.Tensor, concepts:dict, kind:str) -> str:
+def score_key(digest:str, # `frozen_digest(vlm, include_projector=True)`: the VLM's weights, projector included
+              dtype, embeds:torch.Tensor, mask:torch.Tensor, concepts:dict, kind:str) -> str:
     "The cache key of one image's scores: the exact prompt embeddings (image, concept tokens, text), the VLM and the candidates."
-    from myvlm_art.align import frozen_digest
-    digest = getattr(vlm, "_score_digest", None)
-    if digest is None: digest = vlm._score_digest = frozen_digest(vlm, include_projector=True)
-    head = json.dumps({"vlm": digest, "dtype": str(vlm.dtype), "kind": kind, "concepts": concepts}, sort_keys=True).encode()
+    head = json.dumps({"vlm": digest, "dtype": str(dtype), "kind": kind, "concepts": concepts}, sort_keys=True).encode()
     return sha256_bytes(head + embeds.detach().float().cpu().numpy().tobytes() + mask.cpu().numpy().astype(np.int8).tobytes())[:32]
 
 def score_candidates(vlm, # the VLM
@@ -82,10 +80,13 @@ def score_candidates(vlm, # the VLM
     prompt, folder = prompt_for(kind), None if cache is None else Path(cache)
     if folder is not None: folder.mkdir(parents=True, exist_ok=True)
     hits = 0
+    if folder is not None:                       # once per call: the weights (a projector may have been loaded since the last call)
+        from myvlm_art.align import frozen_digest
+        digest = frozen_digest(vlm, include_projector=True)
     for i in tqdm(range(len(images)), desc="scoring candidates", disable=not progress, leave=False):
         with torch.no_grad():
             x = integrated_inputs(vlm, [prompt], [images[i]], layer, None if layer is None else np.asarray(signals)[i:i + 1])
-            f = None if folder is None else folder/f"{score_key(vlm, x['inputs_embeds'], x['attention_mask'], concepts, kind)}.npy"
+            f = None if folder is None else folder/f"{score_key(digest, vlm.dtype, x['inputs_embeds'], x['attention_mask'], concepts, kind)}.npy"
             if f is not None and f.is_file():
                 try:
                     got = np.load(f, allow_pickle=False)
