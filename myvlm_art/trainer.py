@@ -7,6 +7,7 @@ Docs: https://myvlm-art.github.io/myvlm-art/trainer.html.md"""
 # %% ../nbs/08_trainer.ipynb #8a704fc9
 from __future__ import annotations
 import copy, functools, hashlib, json, math, os, shutil, sys, tempfile, time
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 import numpy as np, pandas as pd, torch
@@ -22,8 +23,8 @@ from .vlm import _positions
 # %% auto #0
 __all__ = ['RESUME_FREE', 'STAGE_A_VALUES', 'CONCEPT_FILES', 'prototype_signals', 'signals_fingerprint', 'ConceptTrainConfig',
            'weighted_loss', 'attention_penalty', 'save_values', 'load_values', 'save_concept_checkpoint',
-           'load_concept_checkpoint', 'train_concepts', 'concepts_dir', 'concepts_are_current', 'load_stage_values',
-           'ensure_concepts', 'IntegratedSystem', 'integrated_system']
+           'load_concept_checkpoint', 'deterministic_algorithms', 'train_concepts', 'concepts_dir',
+           'concepts_are_current', 'load_stage_values', 'ensure_concepts', 'IntegratedSystem', 'integrated_system']
 
 # %% ../nbs/08_trainer.ipynb #0518f296
 def prototype_signals(data:ArtData, # the corpus
@@ -198,6 +199,14 @@ def _want(cfg:ConceptTrainConfig, layer, vlm, data:ArtData, signals:dict) -> dic
             "data_fingerprint": align_fingerprint(data), "vision_fingerprint": vlm.info["vision_fingerprint"],
             "lm_fingerprint": vlm.info["lm_fingerprint"]}
 
+@contextmanager
+def deterministic_algorithms(on:bool=True): # use torch's deterministic kernels inside the block
+    "Run the block under `torch.use_deterministic_algorithms(on, warn_only=True)`; the caller's setting is restored after."
+    prev, prev_warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(on, warn_only=True)
+    try: yield
+    finally: torch.use_deterministic_algorithms(prev, warn_only=prev_warn)
+
 def train_concepts(vlm, # the frozen VLM (stage-1 projector loaded)
                    layer:MultiTokenConceptLayer, # the gate; its values are trained in place
                    data:ArtData, # the corpus (train split)
@@ -247,32 +256,34 @@ def train_concepts(vlm, # the frozen VLM (stage-1 projector loaded)
 
     bar = tqdm(total=total, initial=done, desc="concept training", leave=False, disable=not progress, mininterval=0.5 if sys.stderr.isatty() else 15)
     try:
-        while done < stop:
-            epoch, b = divmod(done, spe); stage = cfg.stage_of(done, spe)
-            idx = epoch_order(n, cfg.seed, epoch)[b * bs:(b + 1) * bs][accel.process_index::accel.num_processes]
-            t_step = time.time()
-            batch = collate([records[i] for i in idx], stage)
-            reg = cfg.attn_lambda > 0 and cfg.attn_every > 0 and done % cfg.attn_every == 0
-            if reg: vlm.set_attn_implementation("eager")
-            with accel.autocast():
-                x = concept_inputs(vlm, p_layer, batch)
-                loss, att = weighted_loss(vlm, x["inputs_embeds"], x["attention_mask"], x["labels"], x["weights"], cfg.tail_loss, output_attentions=reg)
-                pen = attention_penalty(att, x["concept_positions"]) if reg else None
-                total_loss = loss + cfg.attn_lambda * pen if reg else loss
-            if reg: vlm.set_attn_implementation(attn_impl)
-            if not torch.isfinite(total_loss):
-                raise ConfigError(f"concept training: non-finite loss at step {done} (lr {cfg.lr}, precision {cfg.precision}); lower lr or use fp32")
-            accel.backward(total_loss)
-            accel.clip_grad_norm_([layer.values], cfg.grad_clip)
-            p_opt.step(); p_opt.zero_grad(set_to_none=True)
-            value = float(accel.gather(loss.detach()[None]).float().mean())
-            state["losses"].append(value); state["stages"].append(stage)
-            state["attn"].append(None if pen is None else float(pen.detach()))
-            state["step_seconds"].append(round(time.time() - t_step, 4)); done += 1
-            bar.update(1); bar.set_postfix(stage=stage, loss=f"{value:.3f}")
-            if done == steps_a and accel.is_main_process:        # Stage A's values, for the Stage A vs A+B ablation
-                save_values(out_dir/STAGE_A_VALUES, layer, {"fingerprint": config_hash(want), "stage": "A"})
-            if done < total and (done % cfg.checkpoint_every == 0 or done == stop): save()
+        with deterministic_algorithms():     # bit-identical runs on CPU (see above)
+            deterministic = torch.are_deterministic_algorithms_enabled()
+            while done < stop:
+                epoch, b = divmod(done, spe); stage = cfg.stage_of(done, spe)
+                idx = epoch_order(n, cfg.seed, epoch)[b * bs:(b + 1) * bs][accel.process_index::accel.num_processes]
+                t_step = time.time()
+                batch = collate([records[i] for i in idx], stage)
+                reg = cfg.attn_lambda > 0 and cfg.attn_every > 0 and done % cfg.attn_every == 0
+                if reg: vlm.set_attn_implementation("eager")
+                with accel.autocast():
+                    x = concept_inputs(vlm, p_layer, batch)
+                    loss, att = weighted_loss(vlm, x["inputs_embeds"], x["attention_mask"], x["labels"], x["weights"], cfg.tail_loss, output_attentions=reg)
+                    pen = attention_penalty(att, x["concept_positions"]) if reg else None
+                    total_loss = loss + cfg.attn_lambda * pen if reg else loss
+                if reg: vlm.set_attn_implementation(attn_impl)
+                if not torch.isfinite(total_loss):
+                    raise ConfigError(f"concept training: non-finite loss at step {done} (lr {cfg.lr}, precision {cfg.precision}); lower lr or use fp32")
+                accel.backward(total_loss)
+                accel.clip_grad_norm_([layer.values], cfg.grad_clip)
+                p_opt.step(); p_opt.zero_grad(set_to_none=True)
+                value = float(accel.gather(loss.detach()[None]).float().mean())
+                state["losses"].append(value); state["stages"].append(stage)
+                state["attn"].append(None if pen is None else float(pen.detach()))
+                state["step_seconds"].append(round(time.time() - t_step, 4)); done += 1
+                bar.update(1); bar.set_postfix(stage=stage, loss=f"{value:.3f}")
+                if done == steps_a and accel.is_main_process:        # Stage A's values, for the Stage A vs A+B ablation
+                    save_values(out_dir/STAGE_A_VALUES, layer, {"fingerprint": config_hash(want), "stage": "A"})
+                if done < total and (done % cfg.checkpoint_every == 0 or done == stop): save()
         bar.close()
     finally:
         vlm.set_attn_implementation(attn_impl)
@@ -286,7 +297,8 @@ def train_concepts(vlm, # the frozen VLM (stage-1 projector loaded)
            "stage_loss": {s: {"first": float(L[st == s][:max(1, spe // 4)].mean()), "last": float(L[st == s][-max(1, spe // 4):].mean())}
                           for s in ("A", "B") if (st == s).any()},
            "stage_seconds": {s: round(float(sec[st == s].sum()), 1) for s in ("A", "B") if (st == s).any()},
-           "dataset": data.spec.name, "vlm": dict(vlm.info), "precision": cfg.precision, "device": str(accel.device)}
+           "dataset": data.spec.name, "vlm": dict(vlm.info), "precision": cfg.precision, "device": str(accel.device),
+           "deterministic": deterministic}
     if accel.is_main_process:
         (out_dir/"train.json").unlink(missing_ok=True)
         vfile = save_values(out_dir/"values.safetensors", layer, {"fingerprint": config_hash(want)})
