@@ -15,10 +15,10 @@ from .data import *
 from .synthart import *
 
 # %% auto #0
-__all__ = ['STUDIES', 'PRESETS', 'REPORT_GATE_KNOBS', 'StageTimer', 'corpus_is_current', 'stage_synthart',
-           'stage_figures_and_probe', 'run_experiment', 'stage_synthclip', 'stage_align', 'artefact_digest',
-           'code_digest', 'cached_stage', 'stage_study', 'render_report', 'ReportPreset', 'parse_gate', 'run_report',
-           'main']
+__all__ = ['WALL_TIME_FIELDS', 'STUDIES', 'PRESETS', 'REPORT_GATE_KNOBS', 'StageTimer', 'corpus_is_current', 'stage_synthart',
+           'stage_figures_and_probe', 'run_experiment', 'stage_synthclip', 'stage_align', 'content_digest',
+           'artefact_digest', 'code_digest', 'cached_stage', 'stage_study', 'render_report', 'ReportPreset',
+           'parse_gate', 'run_report', 'main']
 
 # %% ../nbs/90_cli.ipynb #e767cde0
 class StageTimer:
@@ -98,17 +98,30 @@ def stage_align(cfg:SynthArtConfig, paths:Paths, seed:int, epochs:int=2, precisi
     ensure_aligned(vlm, data, acfg, paths)
 
 # %% ../nbs/90_cli.ipynb #b83bb039
+WALL_TIME_FIELDS = ("seconds", "train_seconds", "step_seconds", "stage_seconds")   # what two identical runs' records differ in
+
+def content_digest(f:Path|str) -> str:
+    "A file's SHA-256; for a JSON object, of its content without the top-level wall-time fields (`WALL_TIME_FIELDS`)."
+    f = Path(f)
+    if f.suffix == ".json":
+        try: obj = json.loads(f.read_text())
+        except (OSError, ValueError): obj = None
+        if isinstance(obj, dict):
+            kept = {k: v for k, v in obj.items() if k not in WALL_TIME_FIELDS}
+            return sha256_bytes(json.dumps(kept, sort_keys=True).encode())
+    return sha256_file(f)
+
 def artefact_digest(*items) -> str:
     "SHA-256 (16 hex) of files and folders (recursively; provenance sidecars, hidden entries and checkpoints skipped)."
     h = hashlib.sha256()
     for it in items:
         p = Path(it); h.update(p.name.encode())
-        if p.is_file(): h.update(sha256_file(p).encode()); continue
+        if p.is_file(): h.update(content_digest(p).encode()); continue
         if not p.is_dir(): h.update(b"<missing>"); continue
         for f in sorted(x for x in p.rglob("*") if x.is_file()):
             rel = f.relative_to(p)
             if f.name.endswith(".provenance.json") or any(q.startswith(".") or q == "checkpoint" for q in rel.parts): continue
-            h.update(str(rel).encode()); h.update(sha256_file(f).encode())
+            h.update(str(rel).encode()); h.update(content_digest(f).encode())
     return h.hexdigest()[:16]
 
 def code_digest() -> str:

@@ -16,7 +16,7 @@ __all__ = ['logger', 'TRACKED_PACKAGES', 'MyVLMArtError', 'ConfigError', 'DataEr
            'seed_everything', 'config_from_dict', 'config_to_dict', 'atomic_write', 'write_text_atomic',
            'write_bytes_atomic', 'to_json_text', 'write_json_atomic', 'package_versions', 'git_state', 'provenance',
            'provenance_path', 'write_provenance', 'sha256_bytes', 'sha256_file', 'config_hash', 'error_reason',
-           'save_checkpoint', 'load_checkpoint']
+           'save_checkpoint', 'canonical_safetensors', 'load_checkpoint']
 
 # %% ../nbs/00_core.ipynb #09de2694
 logger = logging.getLogger("myvlm_art")
@@ -263,8 +263,16 @@ def save_checkpoint(path:Path|str, # target `.safetensors` file
     from safetensors.torch import save
     meta = {k: json.dumps(v) for k,v in (metadata or {}).items()}
     blob = save({k: v.detach().contiguous().cpu() for k,v in tensors.items()}, metadata=meta)
-    write_bytes_atomic(path, blob)
+    write_bytes_atomic(path, canonical_safetensors(blob))
     return Path(path)
+
+def canonical_safetensors(blob:bytes, # a safetensors file's bytes
+                         ) -> bytes:
+    "The same file with its JSON header's keys sorted, so equal tensors and metadata always give equal bytes."
+    n = int.from_bytes(blob[:8], "little")
+    header = json.dumps(json.loads(blob[8:8 + n]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)                              # the format pads the header to 8 bytes with spaces
+    return len(header).to_bytes(8, "little") + header + blob[8 + n:]
 
 def load_checkpoint(path:Path|str, # a `.safetensors` (preferred) or `.pt`/`.pth` file
                     expect:dict|None=None, # metadata values that must match, e.g. {"encoder": "synthclip"}
