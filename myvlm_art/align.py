@@ -6,7 +6,7 @@ Docs: https://myvlm-art.github.io/myvlm-art/align.html.md"""
 
 # %% ../nbs/05b_align.ipynb #0a8cdab7
 from __future__ import annotations
-import contextlib, functools, hashlib, json, math, os, re, shutil, sys, tempfile, time
+import contextlib, functools, hashlib, json, math, os, re, shutil, sys, tempfile, time, weakref
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, torch
@@ -204,15 +204,28 @@ def lr_factor(step:int, # 0-based optimizer step
 
 align_fingerprint = train_fingerprint   # what stage 1 trains on is what synthclip trained on: the train split
 
-def frozen_digest(vlm:VLM, include_projector:bool=False) -> str:
+_DIGESTS = weakref.WeakKeyDictionary()     # {model: {include_projector: (parameter state, digest)}}: the last digest of each VLM
+
+def _parameter_state(vlm:VLM) -> tuple:
+    "Each parameter's identity, storage, version counter (bumped by every in-place change), dtype, shape and device."
+    return (getattr(vlm, "pool", 1),) + tuple((n, id(p), p.data_ptr(), p._version, p.dtype, tuple(p.shape), p.device)
+                                             for n, p in vlm.model.named_parameters())
+
+def frozen_digest(vlm:VLM, include_projector:bool=False,
+                  fresh:bool=False, # hash every byte even when no parameter changed since the last digest
+                 ) -> str:
     "SHA-256 of the bytes of every VLM parameter except the projector's (vision tower, LM, lm_head), or of all of them."
+    state = _parameter_state(vlm)
+    memo = _DIGESTS.setdefault(vlm.model, {})
+    if not fresh and include_projector in memo and memo[include_projector][0] == state: return memo[include_projector][1]
     own = set() if include_projector else {id(p) for p in vlm.projector.parameters()}
     h = hashlib.sha256()
     for name, p in vlm.model.named_parameters():
         if id(p) in own: continue
         h.update(name.encode()); h.update(p.detach().cpu().contiguous().view(torch.uint8).numpy())
     if getattr(vlm, "pool", 1) > 1: h.update(f"pool{vlm.pool}".encode())     # pooled image tokens: another VLM for every cache
-    return h.hexdigest()
+    memo[include_projector] = (state, h.hexdigest())
+    return memo[include_projector][1]
 
 # %% ../nbs/05b_align.ipynb #a6017789
 CHECKPOINT_FILES = ("projector.safetensors", "optimizer.pt", "scheduler.pt", "state.json")
@@ -317,7 +330,7 @@ def load_align_checkpoint(folder:Path|str, # a folder written by `save_align_che
             raise CheckpointError(f"{folder/name}: does not fit this {name[:-3]} ({_why(e)})") from None
     return st
 
-# %% ../nbs/05b_align.ipynb #5de566c3
+# %% ../nbs/05b_align.ipynb #69850deb
 def _accelerator(precision:str):
     "An `accelerate.Accelerator` with the mixed precision of `precision`, resetting a single process's state if it had another."
     from accelerate import Accelerator
@@ -359,7 +372,7 @@ def train_projector(vlm:VLM, # the VLM whose projector is trained (in place); to
             "vision_fingerprint": vlm.info["vision_fingerprint"], "lm_fingerprint": vlm.info["lm_fingerprint"]}
     accel = _accelerator(cfg.precision)
     vlm.to(accel.device)
-    before = frozen_digest(vlm)
+    before = frozen_digest(vlm, fresh=True)
     proj = vlm.projector; proj_dtype = next(proj.parameters()).dtype
     vlm.model.requires_grad_(False)
     proj.float().requires_grad_(True)
@@ -409,7 +422,7 @@ def train_projector(vlm:VLM, # the VLM whose projector is trained (in place); to
             bar.update(1); bar.set_postfix(loss=f"{value:.3f}", epoch=epoch)
             if done < total and (done % cfg.checkpoint_every == 0 or done == stop): save()
         bar.close()
-        if frozen_digest(vlm) != before: raise RuntimeError("stage-1 alignment changed the vision tower or the language model")
+        if frozen_digest(vlm, fresh=True) != before: raise RuntimeError("stage-1 alignment changed the vision tower or the language model")
         if done < total: return snapshot()
         rec = {**snapshot(), "config": config_to_dict(cfg), "epoch": cfg.epochs, "steps_per_epoch": spe, "train_images": n,
                "epoch_loss": _epoch_means(state["losses"], spe), "final_loss": float(np.mean(state["losses"][-max(1, spe // 4):])),
