@@ -170,11 +170,15 @@ class MultiTokenConceptLayer(torch.nn.Module):
         mask = flat_used.gather(1, order)
         concept_ids = torch.where(mask, flat_cid.gather(1, order), -1)
         token_index = torch.where(mask, flat_tok.gather(1, order), -1)
-        c, t = concept_ids.clamp_min(0), token_index.clamp_min(0)
-        scale = mask.to(self.values.dtype)                                                      # [B, L]: one small scale per slot,
-        if visual_norm is not None:                                                             # then one gather and one multiply
-            scale = scale * torch.as_tensor(visual_norm, dtype=scale.dtype).view(B, 1) / self.values.norm(dim=-1)[c, t].clamp_min(1e-6)
-        vals = self.values[c, t] * scale[..., None]                                             # [B, L, H]
+        H = self.values.shape[-1]; table = self.values.reshape(-1, H)                           # [N*T, H]: row c*T + t
+        row = (concept_ids.clamp_min(0) * T + token_index.clamp_min(0)).reshape(-1)            # [B*L]
+        if visual_norm is None:                                                                 # empty slots read a zero row
+            table = torch.cat([table, table.new_zeros(1, table.shape[1])])
+            vals = table.index_select(0, torch.where(mask.reshape(-1), row, len(table) - 1)).view(B, L, H)
+        else:                                                                                   # one small scale per slot, one multiply
+            scale = mask.to(table.dtype) * torch.as_tensor(visual_norm, dtype=table.dtype).view(B, 1) \
+                    / table.norm(dim=-1).index_select(0, row).view(B, L).clamp_min(1e-6)
+            vals = table.index_select(0, row).view(B, L, H) * scale[..., None]                # [B, L, H]
         return GateOutput(vals, mask, concept_ids, token_index, sel)
 
     @staticmethod
