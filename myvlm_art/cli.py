@@ -176,7 +176,9 @@ def render_report(paths:Paths, # the project whose results the report gathers
     nb_path = run_experiment("report", paths, **params)
     exporter = HTMLExporter(template_name="lab"); exporter.exclude_input = True; exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
-    body, _ = exporter.from_notebook_node(nbformat.read(nb_path, as_version=4))
+    nb = nbformat.read(nb_path, as_version=4)
+    for i, cell in enumerate(nb.cells): cell["id"] = f"cell-{i}"      # papermill gives its injected cell a random id
+    body, _ = exporter.from_notebook_node(nb)
     out = paths.results/"report"/"report.html"
     write_text_atomic(out, body)
     return out
