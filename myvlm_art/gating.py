@@ -6,7 +6,7 @@ Docs: https://myvlm-art.github.io/myvlm-art/gating.html.md"""
 
 # %% ../nbs/06_gating.ipynb #6ebe447f
 from __future__ import annotations
-import math
+import functools, math
 from dataclasses import dataclass, field
 import numpy as np, pandas as pd, torch
 from .core import *
@@ -48,21 +48,26 @@ class Selection:
     signals: torch.Tensor       # [B, budget] float, the (graph-weighted) signal of each selected concept (0 for empty)
     n_selected: torch.Tensor    # [B] long
 
-def _dim_of(concepts:dict) -> tuple[torch.Tensor, list]:
-    "The dimension number of every column of the global index, and the dimension names."
-    dims = list(concepts)
-    return torch.tensor([i for i, d in enumerate(dims) for _ in concepts[d]]), dims
+@functools.lru_cache(maxsize=256)
+def _column_tensors(sizes:tuple, # concepts per dimension, in global order
+                    taus:tuple, # τ of each dimension
+                    weights:tuple, # fairness weight of each dimension
+                   ) -> tuple:
+    "`(dim_id, start, column start, τ, weight)` per column: they depend only on the layout and the knobs, so they are built once (never written to)."
+    dim_id = torch.tensor([i for i, n in enumerate(sizes) for _ in range(n)])
+    start = torch.tensor((0,) + sizes).cumsum(0)[:-1]
+    return dim_id, start, start[dim_id], torch.tensor(taus)[dim_id], torch.tensor(weights, dtype=torch.float32)[dim_id]
 
 def _rank_in_dim(key:torch.Tensor, # [B, N] scores, higher first
                  dim_id:torch.Tensor, # [N] dimension of each column (columns of a dimension are contiguous)
-                 start:torch.Tensor, # [D] first column of each dimension
+                 col_start:torch.Tensor, # [N] first column of each column's dimension
                 ) -> torch.Tensor:
     "Rank of every column within its dimension by `key` (0 = highest; ties: lower column first), from two stable sorts of `[B, N]`."
     B, N = key.shape
     by_key = key.argsort(dim=1, descending=True, stable=True)
     order = by_key.gather(1, dim_id[by_key].argsort(dim=1, stable=True))                       # grouped by dim, key order kept
     pos = torch.empty_like(order).scatter_(1, order, torch.arange(N).expand(B, N))
-    return pos - start[dim_id]
+    return pos - col_start
 
 def select_concepts(signals:torch.Tensor, # [B, N] signals in [0, 1], global concept index
                     concepts:dict, # {dim: [names]} in global order
@@ -71,26 +76,24 @@ def select_concepts(signals:torch.Tensor, # [B, N] signals in [0, 1], global con
     "Steps 1–4 of the gate for a whole batch."
     s = torch.as_tensor(signals, dtype=torch.float32)
     if s.ndim != 2: raise DataError(f"signals must be [batch, concepts], got shape {tuple(s.shape)}")
-    B, N = s.shape; dim_id, dims = _dim_of(concepts)
-    if N != len(dim_id): raise DataError(f"signals have {N} concepts, the concept index has {len(dim_id)}")
-    if not torch.isfinite(s).all(): raise DataError("signals contain NaN or infinite values")
-    if ((s < 0) | (s > 1)).any(): raise DataError("signals must lie in [0, 1]")
-    D = len(dims)
-    tau = torch.tensor([(cfg.thresholds or {}).get(d, cfg.tau) for d in dims])[dim_id]          # [N]
-    start = torch.tensor([0] + [len(concepts[d]) for d in dims]).cumsum(0)[:-1]                # each dimension's first column
+    B, N = s.shape; dims = list(concepts); D = len(dims)
+    if N != sum(len(concepts[d]) for d in dims): raise DataError(f"signals have {N} concepts, the concept index has {sum(len(concepts[d]) for d in dims)}")
+    if not bool(((s >= 0) & (s <= 1)).all()):                                                  # one check; NaN fails it too
+        if not torch.isfinite(s).all(): raise DataError("signals contain NaN or infinite values")
+        raise DataError("signals must lie in [0, 1]")
+    prio = {}
+    for d in cfg.priority: prio.setdefault(d, len(prio))                                       # a repeated name keeps its first place
+    dim_id, _, col_start, tau, weight = _column_tensors(tuple(len(concepts[d]) for d in dims),     # unlisted dims weigh 0: last
+        tuple(float((cfg.thresholds or {}).get(d, cfg.tau)) for d in dims), tuple(len(prio) - prio.get(d, len(prio)) for d in dims))
     active = s >= tau                                                                           # step 1
-    rank = _rank_in_dim(s, dim_id, start)                                                       # [B, N], 0 = highest of its dim
+    rank = _rank_in_dim(s, dim_id, col_start)                                                   # [B, N], 0 = highest of its dim
     any_active = torch.zeros(B, D).index_add_(1, dim_id, active.float()) > 0                   # [B, D]
     backoff = (rank == 0) & ~any_active[:, dim_id] & (s >= tau - cfg.delta)                     # step 2
     cand = active | backoff
-    crank = _rank_in_dim(s.masked_fill(~cand, -1.0), dim_id, start)                             # rank among the dim's candidates
+    crank = _rank_in_dim(s.masked_fill(~cand, -1.0), dim_id, col_start)                         # rank among the dim's candidates
     cand = cand & (crank < cfg.top_k)                                                           # step 3
-    key = s.clone()
-    if cfg.fairness:                                                                            # step 4
-        prio = {}
-        for d in cfg.priority: prio.setdefault(d, len(prio))                                   # a repeated name keeps its first place
-        weight = torch.tensor([len(prio) - prio.get(d, len(prio)) for d in dims], dtype=torch.float32)[dim_id]   # >= 0: unlisted dims last
-        key = torch.where(crank == 0, 2.0 + weight, key)
+    key = s                                                                                     # (only out-of-place ops below)
+    if cfg.fairness: key = torch.where(crank == 0, 2.0 + weight, key)                          # step 4
     key = key.masked_fill(~cand, float("-inf"))
     kb = min(cfg.budget, N)
     top = key.argsort(dim=1, descending=True, stable=True)[:, :kb]                              # ties: lower index first
