@@ -53,10 +53,10 @@ def _column_tensors(sizes:tuple, # concepts per dimension, in global order
                     taus:tuple, # τ of each dimension
                     weights:tuple, # fairness weight of each dimension
                    ) -> tuple:
-    "`(dim_id, start, column start, τ, weight)` per column: they depend only on the layout and the knobs, so they are built once (never written to)."
+    "`(dim_id, column start, τ, weight)` per column: they depend only on the layout and the knobs, so they are built once (never written to)."
     dim_id = torch.tensor([i for i, n in enumerate(sizes) for _ in range(n)])
     start = torch.tensor((0,) + sizes).cumsum(0)[:-1]
-    return dim_id, start, start[dim_id], torch.tensor(taus)[dim_id], torch.tensor(weights, dtype=torch.float32)[dim_id]
+    return dim_id, start[dim_id], torch.tensor(taus)[dim_id], torch.tensor(weights, dtype=torch.float32)[dim_id]
 
 def _rank_in_dim(key:torch.Tensor, # [B, N] scores, higher first
                  dim_id:torch.Tensor, # [N] dimension of each column (columns of a dimension are contiguous)
@@ -76,14 +76,14 @@ def select_concepts(signals:torch.Tensor, # [B, N] signals in [0, 1], global con
     "Steps 1–4 of the gate for a whole batch."
     s = torch.as_tensor(signals, dtype=torch.float32)
     if s.ndim != 2: raise DataError(f"signals must be [batch, concepts], got shape {tuple(s.shape)}")
-    B, N = s.shape; dims = list(concepts); D = len(dims)
-    if N != sum(len(concepts[d]) for d in dims): raise DataError(f"signals have {N} concepts, the concept index has {sum(len(concepts[d]) for d in dims)}")
+    B, N = s.shape; dims = list(concepts); D = len(dims); sizes = tuple(len(concepts[d]) for d in dims)
+    if N != sum(sizes): raise DataError(f"signals have {N} concepts, the concept index has {sum(sizes)}")
     if not bool(((s >= 0) & (s <= 1)).all()):                                                  # one check; NaN fails it too
         if not torch.isfinite(s).all(): raise DataError("signals contain NaN or infinite values")
         raise DataError("signals must lie in [0, 1]")
     prio = {}
     for d in cfg.priority: prio.setdefault(d, len(prio))                                       # a repeated name keeps its first place
-    dim_id, _, col_start, tau, weight = _column_tensors(tuple(len(concepts[d]) for d in dims),     # unlisted dims weigh 0: last
+    dim_id, col_start, tau, weight = _column_tensors(sizes,                                    # unlisted dims weigh 0: last
         tuple(float((cfg.thresholds or {}).get(d, cfg.tau)) for d in dims), tuple(len(prio) - prio.get(d, len(prio)) for d in dims))
     active = s >= tau                                                                           # step 1
     rank = _rank_in_dim(s, dim_id, col_start)                                                   # [B, N], 0 = highest of its dim
