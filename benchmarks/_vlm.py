@@ -46,7 +46,7 @@ def real_parts_present() -> bool:
     m = paths().data/"models"
     return (m/"synthclip"/"vision"/"config.json").is_file() and (m/"smollm2-135m-instruct"/"config.json").is_file()
 
-def get_vlm(precision:str="bf16", attn:str="sdpa") -> VLMInfo:
+def get_vlm(precision:str="bf16", attn:str="auto") -> VLMInfo:
     "The embedded default VLM in `precision` (memoised per precision), or the tiny fallback."
     key = (precision, attn)
     if key in _VLMS: return _VLMS[key]

@@ -5,10 +5,12 @@ Usage: .venv/bin/python benchmarks/roofline.py [--quick]      (or through benchm
 
 The step is the body of `trainer.train_concepts` at the default `ConceptTrainConfig` (batch 8, SGD lr 1.0, grad-norm
 clip 0.05, tail loss) in the study's precision (bf16: the VLM in bf16 and accelerate's bf16 autocast, which on CPU is
-`torch.autocast("cpu", torch.bfloat16)`), Stage A, on a regulariser-free step (attn_every = 4 puts the eager-
-attention regulariser on one step in four; it is timed separately as a case): collate -> concept_inputs (vision
-tower, projector, gate, splice) -> weighted_loss -> backward -> clip -> SGD step -> zero_grad. Signals select each
-image's three labels (11-12 concept tokens). The fp32 step (fp32 VLM, no autocast) is a second case (not --quick).
+`torch.autocast("cpu", torch.bfloat16)`), Stage A, on a regulariser-free step (attn_every = 4 puts the attention
+regulariser on one step in four; it is timed separately as a case), with the trainer's attention kernel
+(`ConceptTrainConfig.attention = "auto"`: eager on the CPU): collate -> concept_inputs (vision tower, projector,
+gate, splice) -> weighted_loss -> backward -> clip -> SGD step -> zero_grad. Signals select each image's three
+labels (11-12 concept tokens). The fp32 step (fp32 VLM, no autocast) is a second case (not --quick). The same step
+with SDPA attention (the trainer's kernel before it chose eager on the CPU) is timed beside it as the "before".
 
 Matmul FLOPs, counted from the model config (multiply-add = 2 FLOPs). Notation: B rows, L padded tokens per row
 after the splice (every padded position is computed), T_lab labelled positions (the tail), H hidden, I MLP width,
@@ -93,6 +95,7 @@ def bound(groups:dict, dtype, m:dict, B:int, L:int, reps:int, min_time:float) ->
 class Step:
     "The trainer's step body on one fixed batch, with per-phase timings."
     def __init__(self, vlm, precision:str, batch_size:int=8, stage:str="A", attn_reg:bool=False,
+                 attention:str|None=None, # the attention kernel (default: the trainer's, `ConceptTrainConfig.attention`)
                  concepts:dict|None=None, # default: the corpus's artist/style/genre concepts
                  gate=None, # a GateConfig (default: the defaults)
                  signals=None, # [batch_size, N] (default: `_vlm.label_signals`)
@@ -101,7 +104,9 @@ class Step:
         from myvlm_art.gating import MultiTokenConceptLayer
         from myvlm_art.trainer import ConceptTrainConfig
         self.vlm, self.precision, self.stage, self.attn_reg = vlm, precision, stage, attn_reg
+        from myvlm_art.vlm import resolve_attention
         self.cfg = ConceptTrainConfig(precision=precision).validate()
+        self.attention = resolve_attention(attention or self.cfg.attention, "cpu")
         recs = _vlm.records(batch_size, "train")
         concepts = concepts or _vlm.default_concepts()
         S = _vlm.label_signals(recs, concepts) if signals is None else signals
@@ -124,8 +129,7 @@ class Step:
         t0 = time.perf_counter()
         batch = self.collate(self.recs, self.stage)
         t1 = time.perf_counter()
-        if self.attn_reg: v.set_attn_implementation("eager")
-        try:
+        with v.attention("eager" if self.attn_reg else self.attention):
             with self.autocast():
                 x = concept_inputs(v, self.layer, batch)
                 t2 = time.perf_counter()
@@ -133,8 +137,6 @@ class Step:
                 if self.attn_reg: loss = loss + c.attn_lambda*attention_penalty(att, x["concept_positions"])
             t3 = time.perf_counter()
             loss.backward()
-        finally:
-            if self.attn_reg: v.set_attn_implementation("sdpa")
         t4 = time.perf_counter()
         torch.nn.utils.clip_grad_norm_([self.layer.values], c.grad_clip)
         self.opt.step(); self.opt.zero_grad(set_to_none=True)
@@ -152,6 +154,7 @@ def measure(precision:str, reps:int, gemm_reps:int, min_time:float, profile:bool
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     step = Step(vlm, precision)
     steps = {"step": step}
+    if step.attention != "sdpa": steps["step_sdpa"] = Step(vlm, precision, attention="sdpa")
     if reg_case: steps["step_attn_reg"] = Step(vlm, precision, attn_reg=True)
     t = interleaved({k: s for k, s in steps.items()}, reps=reps)
     B, L, T_lab = step.shape
@@ -166,7 +169,7 @@ def measure(precision:str, reps:int, gemm_reps:int, min_time:float, profile:bool
     bwd_b = sum(v[2] for k, v in per.items() if k.startswith("bwd"))
     fwd_t = ph["inputs"] + ph["forward_loss"]
     case = f"{precision},batch={B},stage=A"
-    note = (f"{info.note}; torch threads {THREADS}; B={B}, L={L} (padded, concept tokens in), T_lab={T_lab}; {total_fl/1e9:.0f} GFLOP matmul; "
+    note = (f"{info.note}; {step.attention} attention; torch threads {THREADS}; B={B}, L={L} (padded, concept tokens in), T_lab={T_lab}; {total_fl/1e9:.0f} GFLOP matmul; "
             f"{reps} samples, spread {spread(t['step'][1]):.0%}")
     rows = [row(NAME, case, "achieved_fraction_of_matmul_bound", frac, GOAL,
                 notes=f"bound {t_bound*1e3:.0f} ms (Σ group FLOPs / measured {precision} GEMM rate of its shape) / step {t_step*1e3:.0f} ms; {note}"),
@@ -183,6 +186,12 @@ def measure(precision:str, reps:int, gemm_reps:int, min_time:float, profile:bool
           f" (goal {GOAL:.0%}); forward {fwd_b/fwd_t:.0%}, backward {bwd_b/ph['backward']:.0%} of their bounds", flush=True)
     print("    phases: " + ", ".join(f"{k} {v*1e3:.0f} ms" for k, v in ph.items()), flush=True)
     print("    groups: " + "; ".join(f"{k} {fl/1e9:.1f} GF @ {r:.0f} GF/s = {s*1e3:.0f} ms" for k, (fl, r, s) in per.items()), flush=True)
+    if "step_sdpa" in t:
+        r = t["step_sdpa"][0]/t_step
+        rows.append(row(NAME, case, "achieved_fraction_of_matmul_bound_with_sdpa", t_bound/t["step_sdpa"][0],
+                        notes=f"before: the same step with SDPA attention (the trainer's kernel until it chose eager on the CPU), {t['step_sdpa'][0]*1e3:.0f} ms"))
+        rows.append(row(NAME, case, "sdpa_step_over_step", r, notes=f"SDPA step {t['step_sdpa'][0]*1e3:.0f} ms / {step.attention} step {t_step*1e3:.0f} ms"))
+        print(f"    SDPA step {t['step_sdpa'][0]*1e3:.0f} ms = {r:.2f}x -> {t_bound/t['step_sdpa'][0]:.1%} of the bound", flush=True)
     if reg_case:
         r = t["step_attn_reg"][0]/t_step
         rows.append(row(NAME, case, "attn_reg_step_over_step", r,

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np, torch
 from .core import *
 from .data import ArtData
-from .vlm import VLM, _positions
+from .vlm import VLM, _positions, resolve_attention
 from .synthclip import _field, _evidence, _image_key, train_fingerprint
 
 # %% auto #0
@@ -92,6 +92,7 @@ class AlignConfig:
     grad_clip: float = 1.0          # gradient-norm clip
     max_caption_tokens: int = 64    # caption tokens kept (a longer caption is cut and gets no end-of-turn token)
     precision: str = "fp32"         # "fp32" or "bf16" (accelerate mixed precision)
+    attention: str = "auto"         # attention kernel while training: "auto" (eager on the CPU, sdpa on accelerators), "eager", "sdpa"
     tail_loss: bool = True          # compute logits only where labels exist
     checkpoint_every: int = 50      # steps between resumable checkpoints
     seed: int = 0                   # data order and captions
@@ -109,6 +110,8 @@ class AlignConfig:
             if not ok: raise ConfigError(f"AlignConfig.{name} is out of range: {getattr(self, name)!r}")
         if self.precision not in ALIGN_PRECISIONS: raise ConfigError(f"AlignConfig.precision must be one of {list(ALIGN_PRECISIONS)}, got {self.precision!r}")
         if not isinstance(self.prompt, str) or not self.prompt.strip(): raise ConfigError("AlignConfig.prompt must be a non-empty string")
+        try: resolve_attention(self.attention)
+        except ConfigError as e: raise ConfigError(f"AlignConfig.{e}") from None
         return self
 
 # %% ../nbs/05b_align.ipynb #9198c23e
@@ -403,31 +406,33 @@ def train_projector(vlm:VLM, # the VLM whose projector is trained (in place); to
             if accel.is_main_process: save_align_checkpoint(ckpt, vlm, opt, sched, snapshot())
 
         bar = _progress(total, done, progress)
-        while done < stop:
-            epoch, b = divmod(done, spe)
-            idx = epoch_order(n, cfg.seed, epoch)[b * bs:(b + 1) * bs][accel.process_index::accel.num_processes]
-            t_step = time.time()
-            batch = collate([records[i] for i in idx])
-            with accel.autocast():
-                emb = align_inputs(vlm, batch, p_model)
-                loss = align_loss(vlm, emb, batch["attention_mask"], batch["labels"], tail=cfg.tail_loss)
-            if not torch.isfinite(loss):
-                raise ConfigError(f"stage-1 alignment: non-finite loss at step {done} (lr {cfg.lr}, precision {cfg.precision}); lower lr or use fp32")
-            accel.backward(loss)
-            accel.clip_grad_norm_(p_model.parameters(), cfg.grad_clip)
-            p_opt.step(); sched.step(); p_opt.zero_grad(set_to_none=True)
-            value = float(accel.gather(loss.detach()[None]).float().mean())
-            state["losses"].append(value); state["n_cut"] += batch["n_cut"]; done += 1
-            state.setdefault("step_seconds", []).append(round(time.time() - t_step, 4))
-            bar.update(1); bar.set_postfix(loss=f"{value:.3f}", epoch=epoch)
-            if done < total and (done % cfg.checkpoint_every == 0 or done == stop): save()
+        train_attn = resolve_attention(cfg.attention, accel.device)
+        with vlm.attention(train_attn):
+            while done < stop:
+                epoch, b = divmod(done, spe)
+                idx = epoch_order(n, cfg.seed, epoch)[b * bs:(b + 1) * bs][accel.process_index::accel.num_processes]
+                t_step = time.time()
+                batch = collate([records[i] for i in idx])
+                with accel.autocast():
+                    emb = align_inputs(vlm, batch, p_model)
+                    loss = align_loss(vlm, emb, batch["attention_mask"], batch["labels"], tail=cfg.tail_loss)
+                if not torch.isfinite(loss):
+                    raise ConfigError(f"stage-1 alignment: non-finite loss at step {done} (lr {cfg.lr}, precision {cfg.precision}); lower lr or use fp32")
+                accel.backward(loss)
+                accel.clip_grad_norm_(p_model.parameters(), cfg.grad_clip)
+                p_opt.step(); sched.step(); p_opt.zero_grad(set_to_none=True)
+                value = float(accel.gather(loss.detach()[None]).float().mean())
+                state["losses"].append(value); state["n_cut"] += batch["n_cut"]; done += 1
+                state.setdefault("step_seconds", []).append(round(time.time() - t_step, 4))
+                bar.update(1); bar.set_postfix(loss=f"{value:.3f}", epoch=epoch)
+                if done < total and (done % cfg.checkpoint_every == 0 or done == stop): save()
         bar.close()
         if frozen_digest(vlm, fresh=True) != before: raise RuntimeError("stage-1 alignment changed the vision tower or the language model")
         if done < total: return snapshot()
         rec = {**snapshot(), "config": config_to_dict(cfg), "epoch": cfg.epochs, "steps_per_epoch": spe, "train_images": n,
                "epoch_loss": _epoch_means(state["losses"], spe), "final_loss": float(np.mean(state["losses"][-max(1, spe // 4):])),
                "caption_cut_share": state["n_cut"] / (n * cfg.epochs), "dataset": data.spec.name, "vlm": dict(vlm.info),
-               "precision": cfg.precision, "device": str(accel.device), "processes": accel.num_processes}
+               "precision": cfg.precision, "device": str(accel.device), "processes": accel.num_processes, "attention": train_attn}
         rec.pop("checkpoint_every", None)
         accel.wait_for_everyone()
         if accel.is_main_process:

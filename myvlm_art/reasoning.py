@@ -145,7 +145,7 @@ def integrated_inputs(vlm, # the VLM
 def answers_key(vlm, images:list, kind:str, batch_size:int, max_new_tokens:int, layer=None, signals=None) -> str:
     "The cache key of one run of `generate_answers`: a hash of everything that decides its answers."
     from myvlm_art.align import frozen_digest
-    parts = {"vlm": frozen_digest(vlm, include_projector=True), "dtype": str(vlm.dtype), "kind": kind, "prompt": prompt_for(kind),
+    parts = {"vlm": frozen_digest(vlm, include_projector=True), "dtype": str(vlm.dtype), "attention": vlm.attn_implementation, "kind": kind, "prompt": prompt_for(kind),
              "prefill": prefill_for(kind), "decoding": DECODING, "batch_size": batch_size, "max_new_tokens": max_new_tokens,
              "images": [sha256_file(p) if isinstance(p, (str, Path)) else sha256_bytes(np.asarray(p).tobytes()) for p in images]}
     if layer is not None:

@@ -56,9 +56,11 @@ def _score_prefix(vlm, embeds:torch.Tensor, mask:torch.Tensor, ids:torch.Tensor,
     return (logp.gather(2, ids[..., None])[..., 0] * scored).sum(1).double().numpy()
 
 def score_key(digest:str, # `frozen_digest(vlm, include_projector=True)`: the VLM's weights, projector included
-              dtype, embeds:torch.Tensor, mask:torch.Tensor, concepts:dict, kind:str) -> str:
+              dtype, embeds:torch.Tensor, mask:torch.Tensor, concepts:dict, kind:str,
+              attention:str="eager", # the attention kernel (the two agree only to rounding)
+             ) -> str:
     "The cache key of one image's scores: the exact prompt embeddings (image, concept tokens, text), the VLM and the candidates."
-    head = json.dumps({"vlm": digest, "dtype": str(dtype), "kind": kind, "concepts": concepts}, sort_keys=True).encode()
+    head = json.dumps({"vlm": digest, "dtype": str(dtype), "kind": kind, "concepts": concepts, "attention": attention}, sort_keys=True).encode()
     return sha256_bytes(head + embeds.detach().float().cpu().numpy().tobytes() + mask.cpu().numpy().astype(np.int8).tobytes())[:32]
 
 def score_candidates(vlm, # the VLM
@@ -86,7 +88,7 @@ def score_candidates(vlm, # the VLM
     for i in tqdm(range(len(images)), desc="scoring candidates", disable=not progress, leave=False):
         with torch.no_grad():
             x = integrated_inputs(vlm, [prompt], [images[i]], layer, None if layer is None else np.asarray(signals)[i:i + 1])
-            f = None if folder is None else folder/f"{score_key(digest, vlm.dtype, x['inputs_embeds'], x['attention_mask'], concepts, kind)}.npy"
+            f = None if folder is None else folder/f"{score_key(digest, vlm.dtype, x['inputs_embeds'], x['attention_mask'], concepts, kind, vlm.attn_implementation)}.npy"
             if f is not None and f.is_file():
                 try:
                     got = np.load(f, allow_pickle=False)

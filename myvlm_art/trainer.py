@@ -18,7 +18,7 @@ from .gating import GateConfig, MultiTokenConceptLayer
 from .dataset import ConceptDataConfig, ConceptCollate, concept_inputs, DEFAULT_DIMS
 from .align import (ALIGN_PRECISIONS, epoch_order, frozen_digest, _accelerator, _torch_state, _why, _epoch_means,
                              read_checkpoint_state, check_resumable, align_fingerprint, replaced_folder, recover_folder, train_records)
-from .vlm import _positions
+from .vlm import _positions, resolve_attention
 
 # %% auto #0
 __all__ = ['RESUME_FREE', 'STAGE_A_VALUES', 'CONCEPT_FILES', 'prototype_signals', 'signals_fingerprint', 'ConceptTrainConfig',
@@ -80,6 +80,7 @@ class ConceptTrainConfig:
     max_reason_tokens: int = 64      # reason budget
     dims: tuple[str, ...] = DEFAULT_DIMS  # dimensions named in the targets
     precision: str = "fp32"          # "fp32" or "bf16" (accelerate mixed precision)
+    attention: str = "auto"          # attention kernel while training: "auto" (eager on the CPU, sdpa on accelerators), "eager", "sdpa"
     tail_loss: bool = True           # logits only where labels exist
     checkpoint_every: int = 25       # steps between resumable checkpoints
     seed: int = 0                    # data order, Stage-B prompt choice, value init
@@ -92,6 +93,8 @@ class ConceptTrainConfig:
             if not ok: raise ConfigError(f"ConceptTrainConfig.{k} is out of range: {self.epochs_a + self.epochs_b if k == 'epochs_a + epochs_b' else getattr(self, k)!r}")
         if self.optimizer not in ("sgd", "adamw"): raise ConfigError(f"ConceptTrainConfig.optimizer must be 'sgd' or 'adamw', got {self.optimizer!r}")
         if self.precision not in ALIGN_PRECISIONS: raise ConfigError(f"ConceptTrainConfig.precision must be one of {list(ALIGN_PRECISIONS)}, got {self.precision!r}")
+        try: resolve_attention(self.attention)
+        except ConfigError as e: raise ConfigError(f"ConceptTrainConfig.{e}") from None
         self.data_config()
         return self
 
@@ -241,7 +244,7 @@ def train_concepts(vlm, # the frozen VLM (stage-1 projector loaded)
     elif ckpt.exists() and accel.is_main_process: shutil.rmtree(ckpt)
     if not state["step"] and accel.is_main_process: (out_dir/STAGE_A_VALUES).unlink(missing_ok=True)   # a new run: no stale snapshot
     collate = ConceptCollate(vlm, cfg.data_config(), data.spec.images_root, signals)
-    attn_impl = vlm.model.config._attn_implementation
+    train_attn = resolve_attention(cfg.attention, accel.device)
     p_layer, p_opt = accel.prepare(layer, opt)
     t0, done = time.time(), state["step"]
     stop = total if max_steps is None else min(total, max_steps)
@@ -256,7 +259,7 @@ def train_concepts(vlm, # the frozen VLM (stage-1 projector loaded)
 
     bar = tqdm(total=total, initial=done, desc="concept training", leave=False, disable=not progress, mininterval=0.5 if sys.stderr.isatty() else 15)
     try:
-        with deterministic_algorithms():     # bit-identical runs on CPU (see above)
+        with deterministic_algorithms(), vlm.attention(train_attn):     # bit-identical runs on CPU (see above); one kernel
             deterministic = torch.are_deterministic_algorithms_enabled()
             while done < stop:
                 epoch, b = divmod(done, spe); stage = cfg.stage_of(done, spe)
@@ -264,13 +267,14 @@ def train_concepts(vlm, # the frozen VLM (stage-1 projector loaded)
                 t_step = time.time()
                 batch = collate([records[i] for i in idx], stage)
                 reg = cfg.attn_lambda > 0 and cfg.attn_every > 0 and done % cfg.attn_every == 0
-                if reg: vlm.set_attn_implementation("eager")
+                switch = reg and train_attn != "eager"             # the regulariser needs attention weights
+                if switch: vlm.set_attn_implementation("eager")
                 with accel.autocast():
                     x = concept_inputs(vlm, p_layer, batch)
                     loss, att = weighted_loss(vlm, x["inputs_embeds"], x["attention_mask"], x["labels"], x["weights"], cfg.tail_loss, output_attentions=reg)
                     pen = attention_penalty(att, x["concept_positions"]) if reg else None
                     total_loss = loss + cfg.attn_lambda * pen if reg else loss
-                if reg: vlm.set_attn_implementation(attn_impl)
+                if switch: vlm.set_attn_implementation(train_attn)
                 if not torch.isfinite(total_loss):
                     raise ConfigError(f"concept training: non-finite loss at step {done} (lr {cfg.lr}, precision {cfg.precision}); lower lr or use fp32")
                 accel.backward(total_loss)
@@ -286,7 +290,6 @@ def train_concepts(vlm, # the frozen VLM (stage-1 projector loaded)
                 if done < total and (done % cfg.checkpoint_every == 0 or done == stop): save()
         bar.close()
     finally:
-        vlm.set_attn_implementation(attn_impl)
         accel.unwrap_model(p_layer, keep_fp32_wrapper=False)
         layer.values.requires_grad_(False)
         accel.free_memory()
@@ -298,7 +301,7 @@ def train_concepts(vlm, # the frozen VLM (stage-1 projector loaded)
                           for s in ("A", "B") if (st == s).any()},
            "stage_seconds": {s: round(float(sec[st == s].sum()), 1) for s in ("A", "B") if (st == s).any()},
            "dataset": data.spec.name, "vlm": dict(vlm.info), "precision": cfg.precision, "device": str(accel.device),
-           "deterministic": deterministic}
+           "deterministic": deterministic, "attention": train_attn}
     if accel.is_main_process:
         (out_dir/"train.json").unlink(missing_ok=True)
         vfile = save_values(out_dir/"values.safetensors", layer, {"fingerprint": config_hash(want)})

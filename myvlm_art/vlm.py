@@ -16,9 +16,9 @@ from .encoders import CLIP_MEAN, CLIP_STD, file_fingerprint
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['SMOLLM2_GGUF', 'SMOLLM2_DIRNAME', 'CHATML_TEMPLATE', 'PRECISIONS', 'LLAVA15_TEMPLATE', 'smollm2_gguf',
-           'ensure_smollm2', 'VLMConfig', 'module_fingerprint', 'preprocess_images', 'VLM', 'build_vlm',
-           'write_tiny_parts', 'tiny_vlm']
+__all__ = ['SMOLLM2_GGUF', 'SMOLLM2_DIRNAME', 'CHATML_TEMPLATE', 'PRECISIONS', 'ATTENTIONS', 'LLAVA15_TEMPLATE', 'smollm2_gguf',
+           'ensure_smollm2', 'VLMConfig', 'module_fingerprint', 'preprocess_images', 'VLM', 'resolve_attention',
+           'build_vlm', 'write_tiny_parts', 'tiny_vlm']
 
 # %% ../nbs/05_vlm.ipynb #3015ba26
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -227,9 +227,20 @@ class VLM:
 
     def __call__(self, *args, **kwargs): return self.forward(*args, **kwargs)
     def to(self, device): self.model.to(device); return self
-    def set_attn_implementation(self, name:str): # "sdpa" or "eager" (eager returns attention weights)
+    def set_attn_implementation(self, name:str): # "eager", "sdpa" or "auto" (`resolve_attention` for this VLM's device)
         "Switch the attention kernel of every part."
-        self.model.set_attn_implementation(name); return self
+        self.model.set_attn_implementation(resolve_attention(name, self.device)); return self
+    @property
+    def attn_implementation(self) -> str: return self.model.config._attn_implementation
+
+    @contextlib.contextmanager
+    def attention(self, name:str): # "eager", "sdpa" or "auto"
+        "Use one attention kernel inside the block and restore the previous one after it (also on errors)."
+        before, want = self.attn_implementation, resolve_attention(name, self.device)
+        if want != before: self.set_attn_implementation(want)
+        try: yield self
+        finally:
+            if self.attn_implementation != before: self.set_attn_implementation(before)
 
     def n_params(self) -> dict:
         "Parameter counts of the parts (a tied `lm_head` is counted once, in the language model)."
@@ -241,6 +252,18 @@ class VLM:
     def __repr__(self):
         return (f"VLM(lm={self.info.get('lm')!r}, vision={self.info.get('vision')!r}, hidden={self.hidden_size}, "
                 f"image_tokens={self.n_image_tokens}, dtype={str(self.dtype).replace('torch.', '')})")
+
+# %% ../nbs/05_vlm.ipynb #619736f5
+ATTENTIONS = ("auto", "eager", "sdpa")
+
+def resolve_attention(name:str, # "auto", "eager" or "sdpa"
+                      device=None, # where the model runs (default: CUDA when it is available, else the CPU)
+                     ) -> str:
+    "The attention kernel a name means: `auto` is eager on the CPU (faster at these lengths) and sdpa elsewhere."
+    if name not in ATTENTIONS: raise ConfigError(f"attention must be one of {list(ATTENTIONS)}, got {name!r}")
+    if name != "auto": return name
+    dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return "eager" if dev.type == "cpu" else "sdpa"
 
 # %% ../nbs/05_vlm.ipynb #d8cae569
 @patch
@@ -402,7 +425,7 @@ def generate_text(self:VLM, prompts:list, # user texts
     x = self.build_inputs(prompts, images, system, prefill=prefill)
     return [prefill + a for a in self.decode(self.generate(x["inputs_embeds"], x["attention_mask"], max_new_tokens, **kwargs))]
 
-# %% ../nbs/05_vlm.ipynb #b90099b2
+# %% ../nbs/05_vlm.ipynb #70a7d470
 def _init_projector(proj:torch.nn.Module, seed:int):
     "Initialise the projector's linear layers like `nn.Linear` does, from a dedicated generator."
     g = torch.Generator().manual_seed(seed)
@@ -435,7 +458,7 @@ def _resolve_parts(cfg:VLMConfig, paths:Paths) -> tuple[Path, Path]:
 
 def build_vlm(cfg:VLMConfig|None=None, # what to build (default: the embedded default)
               paths:Paths|None=None, # project paths (for data/models)
-              attn_implementation:str="sdpa", # "sdpa" (fast) or "eager" (returns attention weights)
+              attn_implementation:str="auto", # "auto" (eager on the CPU, sdpa on accelerators), "eager" or "sdpa"
              ) -> VLM:
     "Build the frozen, eval-mode VLM a config names."
     from transformers import AutoModelForCausalLM, AutoTokenizer, CLIPVisionModel, LlavaConfig, LlavaForConditionalGeneration
@@ -468,18 +491,18 @@ def build_vlm(cfg:VLMConfig|None=None, # what to build (default: the embedded de
         logger.warning(f"image token {cfg.image_token!r} was not in the tokenizer: added as id {tid}")
     _check_finite(model, f"VLM({lm_dir.name}, {vis_dir.name})")
     model.generation_config.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    model.set_attn_implementation(attn_implementation)
+    model.set_attn_implementation(resolve_attention(attn_implementation, "cpu"))   # built on the CPU
     model.requires_grad_(False).eval().to(PRECISIONS[cfg.precision])
     mean, std = _image_norm(vis_dir)
     info = {"lm": "smollm2-135m-instruct" if cfg.lm == "smollm2" else lm_dir.name,
             "vision": "synthclip" if cfg.vision == "synthclip" else vis_dir.name, "precision": cfg.precision}
     return VLM(model, tok, cfg.image_token, mean=mean, std=std, info=info, pool=cfg.pool)
 
-# %% ../nbs/05_vlm.ipynb #0812b8aa
+# %% ../nbs/05_vlm.ipynb #50471b8b
 @patch(cls_method=True)
 def from_llava_dir(cls:VLM, path:Path|str, # a llava-hf model folder on disk
                     precision:str="fp32", # "fp32" or "bf16"
-                    attn_implementation:str="sdpa", # "sdpa" or "eager"
+                    attn_implementation:str="auto", # "auto" (eager on the CPU, sdpa on accelerators), "eager" or "sdpa"
                     **kwargs, # more `from_pretrained` options, e.g. device_map="auto" on GPUs
                    ) -> VLM:
     "Load a llava-hf (LLaVA-1.5/1.6) checkpoint folder into the wrapper (frozen, eval mode)."
@@ -492,7 +515,8 @@ def from_llava_dir(cls:VLM, path:Path|str, # a llava-hf model folder on disk
     if mtype not in classes: raise ConfigError(f"llava_dir: {path} holds a {mtype!r} model; expected one of {list(classes)}")
     if not isinstance(json.loads((path/"config.json").read_text()).get("vision_feature_layer", -2), int):
         raise ConfigError(f"llava_dir: {path} concatenates several vision layers, which the wrapper does not support")
-    model = classes[mtype].from_pretrained(path, dtype=PRECISIONS[precision], attn_implementation=attn_implementation, local_files_only=True, **kwargs)
+    model = classes[mtype].from_pretrained(path, dtype=PRECISIONS[precision], attn_implementation=resolve_attention(attn_implementation, "cuda" if kwargs.get("device_map") else "cpu"),
+                                              local_files_only=True, **kwargs)
     model.requires_grad_(False).eval()
     tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
     if not tok.chat_template:
@@ -554,7 +578,7 @@ def load_projector(self:VLM, path:Path|str): # a file written by `save_projector
         for k, v in tensors.items(): own[k].copy_(v.to(own[k].dtype))
     return self
 
-# %% ../nbs/05_vlm.ipynb #3a5a14ee
+# %% ../nbs/05_vlm.ipynb #b515c0a4
 def write_tiny_parts(folder:Path|str, # where to write `lm/` and `vision/`
                      seed:int=0, # seed of the random weights
                      paths:Paths|None=None, # project paths (the SmolLM2 tokenizer copy)
@@ -576,7 +600,7 @@ def write_tiny_parts(folder:Path|str, # where to write `lm/` and `vision/`
 def tiny_vlm(seed:int=0, # seed of the random LM and tower
              projector_seed:int|None=None, # seed of the projector (default: `seed`)
              precision:str="fp32", # "fp32" or "bf16"
-             attn_implementation:str="sdpa", # "sdpa" or "eager"
+             attn_implementation:str="auto", # "auto", "eager" or "sdpa"
              paths:Paths|None=None, # project paths (the SmolLM2 tokenizer copy)
              **cfg_kw, # other VLMConfig fields (image_token, vision_feature_layer, ...)
             ) -> VLM:
