@@ -96,7 +96,7 @@ def measure(precision:str, reps:int) -> list:
     med = {k: v[0] for k, v in t.items()}
     cpu = {k: v[2] for k, v in t.items()}
     case = f"{precision},batch={BATCH},natural"
-    note = (f"{info.note}; torch threads {THREADS}; {reps} interleaved samples; tokens/row base {Lb}, injected {Li} "
+    note = (f"{info.note}; {vlm.attn_implementation} attention; torch threads {THREADS}; {reps} interleaved samples; tokens/row base {Lb}, injected {Li} "
             f"(concept tokens per row {n_tok}); forward = LM + lm_head on the last position (prefill)")
     a = med["injected"]/med["base"] - 1
     b = med["splice"]/med["fwd"]
@@ -113,7 +113,7 @@ def measure(precision:str, reps:int) -> list:
         row(NAME, case, "forward_uniform_12_tokens_overhead", med["fwd_uniform"]/med["fwd"] - 1,
             notes=f"fwd on inputs where every row gets 12 concept tokens (no padding: {Lb}->{Lb + 12} tokens) / fwd - 1: the extra tokens alone"),
         row(NAME, case, "forward_ragged_over_uniform", med["fwd_inj"]/med["fwd_uniform"] - 1,
-            notes="fwd_inj (rows with 11 or 12 tokens: left padding, so transformers passes SDPA an explicit mask instead of is_causal) "
+            notes="fwd_inj (rows with 11 or 12 tokens: left padding, so the attention gets an explicit padding mask; SDPA would otherwise use is_causal) "
                   "/ fwd_uniform (12 tokens every row, no padding) - 1: the cost of the padding mask (with one token fewer in some rows)"),
         row(NAME, case, "sequence_length_overhead", len_ratio,
             notes=f"{Li}/{Lb} - 1: the structural floor of (a) if the forward is linear in tokens (it is, at this length)"),
