@@ -52,11 +52,13 @@ class Selection:
 def _column_tensors(sizes:tuple, # concepts per dimension, in global order
                     taus:tuple, # τ of each dimension
                     weights:tuple, # fairness weight of each dimension
+                    delta:float, # the backoff margin δ
                    ) -> tuple:
-    "`(dim_id, column start, τ, weight)` per column: they depend only on the layout and the knobs, so they are built once (never written to)."
+    "`(dim_id, column start, τ, τ − δ, fairness key 2 + weight)` per column: they depend only on the layout and the knobs, so they are built once (never written to)."
     dim_id = torch.tensor([i for i, n in enumerate(sizes) for _ in range(n)])
     start = torch.tensor((0,) + sizes).cumsum(0)[:-1]
-    return dim_id, start[dim_id], torch.tensor(taus)[dim_id], torch.tensor(weights, dtype=torch.float32)[dim_id]
+    tau = torch.tensor(taus)[dim_id]
+    return dim_id, start[dim_id], tau, tau - delta, 2.0 + torch.tensor(weights, dtype=torch.float32)[dim_id]
 
 def _rank_in_dim(key:torch.Tensor, # [B, N] scores, higher first
                  dim_id:torch.Tensor, # [N] dimension of each column (columns of a dimension are contiguous)
@@ -76,24 +78,21 @@ def select_concepts(signals:torch.Tensor, # [B, N] signals in [0, 1], global con
     "Steps 1–4 of the gate for a whole batch."
     s = torch.as_tensor(signals, dtype=torch.float32)
     if s.ndim != 2: raise DataError(f"signals must be [batch, concepts], got shape {tuple(s.shape)}")
-    B, N = s.shape; dims = list(concepts); D = len(dims); sizes = tuple(len(concepts[d]) for d in dims)
+    B, N = s.shape; dims = list(concepts); sizes = tuple(len(concepts[d]) for d in dims)
     if N != sum(sizes): raise DataError(f"signals have {N} concepts, the concept index has {sum(sizes)}")
     if not bool(((s >= 0) & (s <= 1)).all()):                                                  # one check; NaN fails it too
         if not torch.isfinite(s).all(): raise DataError("signals contain NaN or infinite values")
         raise DataError("signals must lie in [0, 1]")
     prio = {}
     for d in cfg.priority: prio.setdefault(d, len(prio))                                       # a repeated name keeps its first place
-    dim_id, col_start, tau, weight = _column_tensors(sizes,                                    # unlisted dims weigh 0: last
-        tuple(float((cfg.thresholds or {}).get(d, cfg.tau)) for d in dims), tuple(len(prio) - prio.get(d, len(prio)) for d in dims))
-    active = s >= tau                                                                           # step 1
+    dim_id, col_start, tau, tau_low, top_key = _column_tensors(sizes,                          # unlisted dims weigh 0: last
+        tuple(float((cfg.thresholds or {}).get(d, cfg.tau)) for d in dims), tuple(len(prio) - prio.get(d, len(prio)) for d in dims), cfg.delta)
     rank = _rank_in_dim(s, dim_id, col_start)                                                   # [B, N], 0 = highest of its dim
-    any_active = torch.zeros(B, D).index_add_(1, dim_id, active.float()) > 0                   # [B, D]
-    backoff = (rank == 0) & ~any_active[:, dim_id] & (s >= tau - cfg.delta)                     # step 2
-    cand = active | backoff
-    crank = _rank_in_dim(s.masked_fill(~cand, -1.0), dim_id, col_start)                         # rank among the dim's candidates
-    cand = cand & (crank < cfg.top_k)                                                           # step 3
+    top = rank == 0
+    cand = (s >= tau) | (top & (s >= tau_low))              # steps 1-2: active, or the dim's top within δ (if it is active, no backoff is needed)
+    cand = cand & (rank < cfg.top_k)                        # step 3: candidates are the top of their dim's ranking (see above)
     key = s                                                                                     # (only out-of-place ops below)
-    if cfg.fairness: key = torch.where(crank == 0, 2.0 + weight, key)                          # step 4
+    if cfg.fairness: key = torch.where(top, top_key, key)                                      # step 4
     key = key.masked_fill(~cand, float("-inf"))
     kb = min(cfg.budget, N)
     top = key.argsort(dim=1, descending=True, stable=True)[:, :kb]                              # ties: lower index first
@@ -181,7 +180,8 @@ class MultiTokenConceptLayer(torch.nn.Module):
         else:                                                                                   # one small scale per slot, one multiply
             scale = mask.to(table.dtype) * torch.as_tensor(visual_norm, dtype=table.dtype).view(B, 1) \
                     / table.norm(dim=-1).index_select(0, row).view(B, L).clamp_min(1e-6)
-            vals = table.index_select(0, row).view(B, L, H) * scale[..., None]                # [B, L, H]
+            vals = table.index_select(0, row).view(B, L, H)                                    # [B, L, H], a fresh tensor
+            vals = vals * scale[..., None] if torch.is_grad_enabled() and table.requires_grad else vals.mul_(scale[..., None])
         return GateOutput(vals, mask, concept_ids, token_index, sel)
 
     @staticmethod
@@ -191,7 +191,7 @@ class MultiTokenConceptLayer(torch.nn.Module):
         if v.is_floating_point(): v = v.float()
         else: v = v.to(torch.float32)
         if B is not None and tuple(v.shape) != (B,): raise DataError(f"visual_norm must have shape ({B},), one norm per image, got {tuple(v.shape)}")
-        if not torch.isfinite(v).all() or (v < 0).any(): raise DataError("visual_norm must hold finite non-negative norms")
+        if not bool(((v >= 0) & (v < float("inf"))).all()): raise DataError("visual_norm must hold finite non-negative norms")   # NaN fails too
         return v
 
 # %% ../nbs/06_gating.ipynb #011bb0e5
