@@ -57,7 +57,7 @@ def _score_prefix(vlm, embeds:torch.Tensor, mask:torch.Tensor, ids:torch.Tensor,
 
 def score_key(digest:str, # `frozen_digest(vlm, include_projector=True)`: the VLM's weights, projector included
               dtype, embeds:torch.Tensor, mask:torch.Tensor, concepts:dict, kind:str,
-              attention:str="eager", # the attention kernel (the two agree only to rounding)
+              attention:str, # the VLM's attention kernel, `vlm.attn_implementation` (kernels agree only to rounding)
              ) -> str:
     "The cache key of one image's scores: the exact prompt embeddings (image, concept tokens, text), the VLM and the candidates."
     head = json.dumps({"vlm": digest, "dtype": str(dtype), "kind": kind, "concepts": concepts, "attention": attention}, sort_keys=True).encode()

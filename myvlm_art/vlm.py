@@ -515,7 +515,7 @@ def from_llava_dir(cls:VLM, path:Path|str, # a llava-hf model folder on disk
     if mtype not in classes: raise ConfigError(f"llava_dir: {path} holds a {mtype!r} model; expected one of {list(classes)}")
     if not isinstance(json.loads((path/"config.json").read_text()).get("vision_feature_layer", -2), int):
         raise ConfigError(f"llava_dir: {path} concatenates several vision layers, which the wrapper does not support")
-    model = classes[mtype].from_pretrained(path, dtype=PRECISIONS[precision], attn_implementation=resolve_attention(attn_implementation, "cuda" if kwargs.get("device_map") else "cpu"),
+    model = classes[mtype].from_pretrained(path, dtype=PRECISIONS[precision], attn_implementation=resolve_attention(attn_implementation, "cpu" if kwargs.get("device_map") in (None, "cpu") else "cuda"),
                                               local_files_only=True, **kwargs)
     model.requires_grad_(False).eval()
     tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
