@@ -267,14 +267,11 @@ def train_concepts(vlm, # the frozen VLM (stage-1 projector loaded)
                 t_step = time.time()
                 batch = collate([records[i] for i in idx], stage)
                 reg = cfg.attn_lambda > 0 and cfg.attn_every > 0 and done % cfg.attn_every == 0
-                switch = reg and train_attn != "eager"             # the regulariser needs attention weights
-                if switch: vlm.set_attn_implementation("eager")
-                with accel.autocast():
+                with vlm.attention("eager" if reg else train_attn), accel.autocast():   # the regulariser needs attention weights
                     x = concept_inputs(vlm, p_layer, batch)
                     loss, att = weighted_loss(vlm, x["inputs_embeds"], x["attention_mask"], x["labels"], x["weights"], cfg.tail_loss, output_attentions=reg)
                     pen = attention_penalty(att, x["concept_positions"]) if reg else None
                     total_loss = loss + cfg.attn_lambda * pen if reg else loss
-                if switch: vlm.set_attn_implementation(train_attn)
                 if not torch.isfinite(total_loss):
                     raise ConfigError(f"concept training: non-finite loss at step {done} (lr {cfg.lr}, precision {cfg.precision}); lower lr or use fp32")
                 accel.backward(total_loss)
