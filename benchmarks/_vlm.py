@@ -46,9 +46,10 @@ def real_parts_present() -> bool:
     m = paths().data/"models"
     return (m/"synthclip"/"vision"/"config.json").is_file() and (m/"smollm2-135m-instruct"/"config.json").is_file()
 
-def get_vlm(precision:str="bf16", attn:str="auto") -> VLMInfo:
-    "The embedded default VLM in `precision` (memoised per precision), or the tiny fallback."
-    key = (precision, attn)
+def get_vlm(precision:str="auto", attn:str="auto") -> VLMInfo:
+    "The embedded default VLM in `precision` (`auto`: the study's, bf16 only where native; memoised per precision), or the tiny fallback."
+    from myvlm_art.core import resolve_precision
+    precision = resolve_precision(precision); key = (precision, attn)
     if key in _VLMS: return _VLMS[key]
     from myvlm_art.vlm import VLMConfig, build_vlm, tiny_vlm
     P = paths()

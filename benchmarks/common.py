@@ -10,7 +10,7 @@ from __future__ import annotations
 import io, math, multiprocessing as mp, os, resource, statistics, sys, time
 from pathlib import Path
 import pandas as pd, torch
-from myvlm_art.core import write_text_atomic, write_provenance
+from myvlm_art.core import write_text_atomic, write_provenance, resolve_precision, bf16_blocker
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -159,7 +159,8 @@ def write_results(rows:list, # dicts with the COLUMNS
     new = new[COLUMNS]
     buf = io.StringIO(); new.to_csv(buf, index=False, lineterminator="\n")
     write_text_atomic(path, buf.getvalue())
-    write_provenance(path, config, machine=machine(), benchmarks=sorted(new.benchmark.unique()))
+    write_provenance(path, config, machine=machine(), benchmarks=sorted(new.benchmark.unique()), precision=resolve_precision("auto"),
+                     precision_why=bf16_blocker() or "native bf16")
     return path
 
 def machine() -> str:

@@ -178,7 +178,7 @@ def run(quick:bool=False) -> list:
     n_images, reps = (2, 2) if quick else (4, 3)
     rows = []
     with _vlm.threads(), torch.no_grad():
-        info = get_vlm("bf16"); g = Grid(info.vlm, n_images)
+        info = get_vlm("auto"); g = Grid(info.vlm, n_images)   # the study's precision
         cfgs = grid(max(NS))
         # the paths agree: prefix-KV scores = full-sequence scores (bf16 tolerance), uncached = cached (bit for bit)
         enc, pre = g.encode(), g.encode_prefix()
@@ -268,7 +268,7 @@ def run(quick:bool=False) -> list:
                  notes=f"gate + splice {cm['gate_splice']*1e3:.2f} ms per config"),
              row(NAME, "prefix,N=1", "encode_share_of_cost1", cm["encode_prefix"]/med["prefix1"],
                  notes=f"encode + prefix KV {cm['encode_prefix']*1e3:.0f} ms of {med['prefix1']*1e3:.0f} ms; prefix {P} of {L} tokens"),
-             row(NAME, "all", "prefix_vs_full_max_abs_loglik_diff", max(diffs), notes=f"max |Δ log-lik| per image over 4 configs (tolerance {tol:.3g}); bf16")]
+             row(NAME, "all", "prefix_vs_full_max_abs_loglik_diff", max(diffs), notes=f"max |Δ log-lik| per image over 4 configs (tolerance {tol:.3g}); {info.vlm.info['precision']}")]
     print(f"  encode {cm['encode']*1e3:.0f} ms = {cm['encode']/one:.1%} of cost(1); gate+splice {cm['gate_splice']*1e3:.2f} ms;"
           f" encode+prefix {cm['encode_prefix']*1e3:.0f} ms = {cm['encode_prefix']/med['prefix1']:.1%} of prefix cost(1); |Δ| {max(diffs):.3g}", flush=True)
     rows.append(row(NAME, "all", "runtime_s", time.perf_counter() - t0,

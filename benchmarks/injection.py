@@ -147,16 +147,20 @@ def measure(precision:str, reps:int) -> list:
           f"  fwd_uniform {cpu['fwd_uniform']/cpu['fwd'] - 1:+.2%}  (b) {cpu['splice']/cpu['fwd']:.3%}", flush=True)
     return rows
 
+from myvlm_art.core import resolve_precision
+
 def run(quick:bool=False) -> list:
     t0 = time.perf_counter()
     reps = 3 if quick else 5
     rows = []
+    study = resolve_precision("auto")      # the study's precision; bf16 is measured only where it is native (emulated: hours)
+    precs = (study,) if quick or study == "fp32" else ("bf16", "fp32")
     with _vlm.threads():
-        for prec in (("bf16",) if quick else ("bf16", "fp32")):
-            rows += measure(prec, reps if prec == "bf16" else max(3, reps - 2))
-            if prec == "bf16" and not quick: rows += measure_generate(prec, 3)
+        for prec in precs:
+            rows += measure(prec, reps if prec == study else max(3, reps - 2))
+            if prec == study and not quick: rows += measure_generate(prec, 3)
     rows.append(row(NAME, "all", "runtime_s", time.perf_counter() - t0,
-                    notes=f"quick={quick}, reps bf16 {reps}, fp32 {max(3, reps - 2)}, torch threads {THREADS}, VLM loads included"))
+                    notes=f"quick={quick}, precisions {list(precs)} (study: {study}), reps {study} {reps}, other {max(3, reps - 2)}, torch threads {THREADS}, VLM loads included"))
     return rows
 
 if __name__ == "__main__": main(run, NAME, __doc__)

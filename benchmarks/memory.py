@@ -40,7 +40,11 @@ def _trim():
     try: ctypes.CDLL("libc.so.6").malloc_trim(0)
     except OSError: pass
 
-def _load(precision:str="bf16"):
+def _prec() -> str:
+    from myvlm_art.core import resolve_precision
+    return resolve_precision("auto")
+
+def _load(precision:str="auto"):
     "In a child: the VLM, with the peak RSS of building it."
     torch.set_num_threads(THREADS)
     before = _rss()
@@ -51,7 +55,7 @@ def _train_child(out:str, steps:int):
     "Spawned: build the VLM, then train_concepts for `steps` steps; phase peaks to `out` (JSON)."
     from myvlm_art.gating import MultiTokenConceptLayer
     from myvlm_art.trainer import ConceptTrainConfig, train_concepts
-    info, rec = _load("bf16")
+    info, rec = _load()
     data = _vlm.corpus(); recs = data.split("train").to_dict("records")
     concepts = _vlm.default_concepts()
     S = _vlm.label_signals(recs, concepts)
@@ -60,7 +64,7 @@ def _train_child(out:str, steps:int):
     _trim(); rec["rss_before_steps"] = _rss(); rec["reset"] = _reset_peak()
     with tempfile.TemporaryDirectory() as d:
         t = time.perf_counter()
-        st = train_concepts(info.vlm, layer, data, signals, ConceptTrainConfig(precision="bf16"), out_dir=d, resume=False, progress=False, max_steps=steps)
+        st = train_concepts(info.vlm, layer, data, signals, ConceptTrainConfig(precision=_prec()), out_dir=d, resume=False, progress=False, max_steps=steps)
         rec["steps_seconds"] = time.perf_counter() - t
     rec.update(steps_peak=_hwm(), step_seconds=st.get("step_seconds"), note=info.note, steps=steps)
     Path(out).write_text(json.dumps(rec))
@@ -69,7 +73,7 @@ def _eval_child(out:str, n_images:int, max_new_tokens:int):
     "Spawned: build the VLM, then generate_answers (integrated) on `n_images` test images; phase peaks to `out`."
     from myvlm_art.gating import MultiTokenConceptLayer
     from myvlm_art.reasoning import generate_answers
-    info, rec = _load("bf16")
+    info, rec = _load()
     recs = _vlm.records(n_images, "test"); root = _vlm.corpus().spec.images_root
     concepts = _vlm.default_concepts()
     S = _vlm.label_signals(recs, concepts)
@@ -89,7 +93,7 @@ def _scaling_child(out:str, reps:int):
     "Spawned: the training step per scaling case; per-case step times, peaks and the gate's share to `out`."
     from roofline import Step
     from myvlm_art.gating import GateConfig
-    info, rec = _load("bf16")
+    info, rec = _load()
     cases = {}
     for n in SCALING_N: cases[f"concepts={n},budget=3"] = (n, 3)
     for b in SCALING_B:
@@ -98,7 +102,7 @@ def _scaling_child(out:str, reps:int):
     for k, (n, b) in cases.items():
         concepts = _vlm.split_concepts(n)
         S = _vlm.random_signals(8, concepts, seed=n)
-        steps[k] = Step(info.vlm, "bf16", concepts=concepts, gate=GateConfig(budget=b, top_k=max(2, b)), signals=S)
+        steps[k] = Step(info.vlm, _prec(), concepts=concepts, gate=GateConfig(budget=b, top_k=max(2, b)), signals=S)
         sig, vn = torch.from_numpy(S), torch.full((8,), 1.0)
         with torch.no_grad(): n_tok[k] = float(steps[k].layer(sig).lengths.float().mean())
         def gate_fb(layer=steps[k].layer, sig=sig, vn=vn):
@@ -139,7 +143,7 @@ def run(quick:bool=False) -> list:
     peak = max(tr["load_peak"], tr["steps_peak"])
     note = f"{tr['note']}; torch threads {THREADS}; fresh spawned process; peak reset after building the VLM: {tr['reset']}"
     rows += [row(NAME, "training", "peak_rss_gib", peak/GiB, GOAL_BYTES/GiB, ok=bool(peak <= GOAL_BYTES),
-                 notes=f"max(building the VLM, {tr['steps']} train_concepts steps at the default config, bf16; step 0 regularised (eager)); {note}"),
+                 notes=f"max(building the VLM, {tr['steps']} train_concepts steps at the default config, {_prec()}; step 0 regularised (eager)); {note}"),
              row(NAME, "training", "peak_rss_over_goal", peak/GOAL_BYTES, notes="peak / 4 GiB"),
              row(NAME, "training", "load_peak_rss_gib", tr["load_peak"]/GiB, notes=f"building the VLM (RSS before {tr['rss_before_load']/GiB:.2f} GiB: interpreter + torch)"),
              row(NAME, "training", "steps_peak_rss_gib", tr["steps_peak"]/GiB, notes=f"the steps (RSS before them {tr['rss_before_steps']/GiB:.2f} GiB; step seconds {tr['step_seconds']})"),
@@ -150,7 +154,7 @@ def run(quick:bool=False) -> list:
     ev, outer = _spawn(_eval_child, 16, 32)
     peak = max(ev["load_peak"], ev["generate_peak"])
     rows += [row(NAME, "evaluation", "peak_rss_gib", peak/GiB, GOAL_BYTES/GiB, ok=bool(peak <= GOAL_BYTES),
-                 notes=f"max(building the VLM, generate_answers: 16 images in one batch, natural, max_new_tokens 32, integrated, bf16); "
+                 notes=f"max(building the VLM, generate_answers: 16 images in one batch, natural, max_new_tokens 32, integrated, {_prec()}); "
                        f"{ev['generate_seconds']:.1f} s to generate; {ev['note']}; torch threads {THREADS}; fresh spawned process"),
              row(NAME, "evaluation", "peak_rss_over_goal", peak/GOAL_BYTES, notes="peak / 4 GiB"),
              row(NAME, "evaluation", "load_peak_rss_gib", ev["load_peak"]/GiB),

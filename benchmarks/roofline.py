@@ -205,13 +205,16 @@ def measure(precision:str, reps:int, gemm_reps:int, min_time:float, profile:bool
             print(f"    {share:6.1%}  {op:45s} {s*1e3:8.0f} ms  x{cnt}", flush=True)
     return rows
 
+from myvlm_art.core import resolve_precision
+
 def run(quick:bool=False) -> list:
     t0 = time.perf_counter()
     reps, gemm_reps, min_time = (2, 3, 0.05) if quick else (3, 5, 0.1)
     rows = []
     with _vlm.threads():
-        rows += measure("bf16", reps, gemm_reps, min_time, profile=True, reg_case=not quick)
-        if not quick: rows += measure("fp32", max(2, reps - 1), gemm_reps, min_time, profile=False, reg_case=False)
+        study = resolve_precision("auto")      # the study's precision; the fp32 case beside a bf16 study (bf16 is never timed emulated)
+        rows += measure(study, reps, gemm_reps, min_time, profile=True, reg_case=not quick)
+        if not quick and study == "bf16": rows += measure("fp32", max(2, reps - 1), gemm_reps, min_time, profile=False, reg_case=False)
     rows.append(row(NAME, "all", "runtime_s", time.perf_counter() - t0,
                     notes=f"quick={quick}, step reps {reps} (+1 warm-up), GEMM reps {gemm_reps}, torch threads {THREADS}"))
     return rows

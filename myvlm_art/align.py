@@ -6,7 +6,7 @@ Docs: https://myvlm-art.github.io/myvlm-art/align.html.md"""
 
 # %% ../nbs/05b_align.ipynb #0a8cdab7
 from __future__ import annotations
-import contextlib, functools, hashlib, json, math, os, re, shutil, sys, tempfile, time, weakref
+import contextlib, dataclasses, functools, hashlib, json, math, os, re, shutil, sys, tempfile, time, weakref
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, torch
@@ -17,8 +17,8 @@ from .synthclip import _field, _evidence, _image_key, train_fingerprint
 
 # %% auto #0
 __all__ = ['record_evidence', 'image_key', 'ALIGN_PRECISIONS', 'RESUME_FREE_FIELDS', 'align_fingerprint', 'CHECKPOINT_FILES',
-           'style_phrase', 'genre_phrase', 'caption_mentions', 'stage1_caption', 'AlignConfig', 'AlignCollate',
-           'align_inputs', 'align_loss', 'epoch_order', 'lr_factor', 'frozen_digest', 'replaced_folder',
+           'style_phrase', 'genre_phrase', 'caption_mentions', 'stage1_caption', 'AlignConfig', 'train_precision',
+           'AlignCollate', 'align_inputs', 'align_loss', 'epoch_order', 'lr_factor', 'frozen_digest', 'replaced_folder',
            'recover_folder', 'save_align_checkpoint', 'train_records', 'read_checkpoint_state', 'check_resumable',
            'load_align_checkpoint', 'train_projector', 'align_dir', 'align_is_current', 'ensure_aligned']
 
@@ -91,7 +91,7 @@ class AlignConfig:
     warmup: float = 0.03            # fraction of the steps with linear warm-up (then linear decay to 0)
     grad_clip: float = 1.0          # gradient-norm clip
     max_caption_tokens: int = 64    # caption tokens kept (a longer caption is cut and gets no end-of-turn token)
-    precision: str = "fp32"         # "fp32" or "bf16" (accelerate mixed precision)
+    precision: str = "auto"         # "auto" (the VLM's precision), "fp32" or "bf16" (accelerate mixed precision)
     attention: str = "auto"         # attention kernel while training: "auto" (eager on the CPU, sdpa on accelerators), "eager", "sdpa"
     tail_loss: bool = True          # compute logits only where labels exist
     checkpoint_every: int = 50      # steps between resumable checkpoints
@@ -108,11 +108,20 @@ class AlignConfig:
                   ("p_artist", 0 <= self.p_artist <= 1)]
         for name, ok in checks:
             if not ok: raise ConfigError(f"AlignConfig.{name} is out of range: {getattr(self, name)!r}")
-        if self.precision not in ALIGN_PRECISIONS: raise ConfigError(f"AlignConfig.precision must be one of {list(ALIGN_PRECISIONS)}, got {self.precision!r}")
+        if self.precision not in PRECISIONS: raise ConfigError(f"AlignConfig.precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
         if not isinstance(self.prompt, str) or not self.prompt.strip(): raise ConfigError("AlignConfig.prompt must be a non-empty string")
         try: resolve_attention(self.attention)
         except ConfigError as e: raise ConfigError(f"AlignConfig.{e}") from None
         return self
+
+# %% ../nbs/05b_align.ipynb #42077c97
+def train_precision(precision:str, # a training config's precision: "auto", "fp32" or "bf16"
+                    vlm, # the model being trained (anything with a `dtype`)
+                   ) -> str:
+    "The mixed precision a training run uses: `fp32`/`bf16` as given; `auto` is the VLM's own (bf16 for a bf16 model)."
+    if precision not in PRECISIONS: raise ConfigError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
+    if precision != "auto": return precision
+    return "bf16" if vlm.dtype == torch.bfloat16 else "fp32"
 
 # %% ../nbs/05b_align.ipynb #9198c23e
 class AlignCollate:
@@ -364,6 +373,7 @@ def train_projector(vlm:VLM, # the VLM whose projector is trained (in place); to
                    ) -> dict:
     "LLaVA stage-1 alignment of the projector; returns the `align.json` record (or, when stopped by `max_steps`, the checkpoint state)."
     cfg = (cfg or AlignConfig()).validate()
+    cfg = dataclasses.replace(cfg, precision=train_precision(cfg.precision, vlm))   # recorded and matched resolved, never "auto"
     out_dir = Path(out_dir) if out_dir is not None else align_dir()
     if max_steps is not None and max_steps < 1: raise ConfigError(f"max_steps must be >= 1, got {max_steps!r}")
     records = train_records(data)
@@ -459,8 +469,8 @@ def align_is_current(out_dir:Path|str, # an alignment folder
                      cfg:AlignConfig, # the wanted recipe
                      fingerprint:str, # `align_fingerprint` of the wanted data
                     ) -> bool:
-    "Whether `out_dir` holds a finished projector trained with `cfg` on data with `fingerprint` for `vlm`'s tower and LM."
-    out_dir = Path(out_dir)
+    "Whether `out_dir` holds a finished projector trained with `cfg` (its precision resolved for `vlm`) on data with `fingerprint` for `vlm`'s tower and LM."
+    out_dir = Path(out_dir); cfg = dataclasses.replace(cfg, precision=train_precision(cfg.precision, vlm))
     if not (out_dir/"projector.safetensors").is_file(): return False
     try: rec = json.loads((out_dir/"align.json").read_text())
     except (OSError, ValueError): return False

@@ -31,9 +31,10 @@ class StageTimer:
         self.rows.append({"stage": stage, "seconds": round(s, 2), "status": status})
         print(f"[{stage}] {status} in {s:.1f}s", flush=True)
         return out
-    def write(self, path:Path|str, config=None) -> pd.DataFrame:
+    def write(self, path:Path|str, config=None, precision:str|None=None) -> pd.DataFrame:
         df = pd.DataFrame(self.rows + [{"stage": "total", "seconds": round(time.perf_counter() - self.t0, 2), "status": ""}])
-        write_text_atomic(path, df.to_csv(index=False, lineterminator="\n")); write_provenance(path, config)
+        if precision: df["precision"] = precision
+        write_text_atomic(path, df.to_csv(index=False, lineterminator="\n")); write_provenance(path, config, **({"precision": precision} if precision else {}))
         return df
 
 # %% ../nbs/90_cli.ipynb #bb01a472
@@ -79,15 +80,15 @@ def run_experiment(name:str, # notebook stem under nbs/experiments/
         raise MyVLMArtError(f"experiment {name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} (executed copy: {tmp})") from None
     return out
 
-def stage_synthclip(cfg:SynthArtConfig, paths:Paths, seed:int, epochs:int|None=None):
+def stage_synthclip(cfg:SynthArtConfig, paths:Paths, seed:int, epochs:int|None=None, precision:str="auto"):
     "Train (or reuse) the project's synthclip image tower on the corpus' train split (`epochs`: override, for smoke runs)."
     from myvlm_art.synthclip import SynthClipConfig, ensure_synthclip, synthclip_is_current, synthclip_dir, train_fingerprint
     data = prepare_dataset(DatasetSpec.named(cfg.name, paths), seed=cfg.seed)
-    sc = SynthClipConfig(seed=seed, **({"epochs": epochs} if epochs else {}))
+    sc = SynthClipConfig(seed=seed, precision=precision, **({"epochs": epochs} if epochs else {}))
     if synthclip_is_current(synthclip_dir(paths), sc, train_fingerprint(data)): return "cached"
     ensure_synthclip(data, sc, paths)
 
-def stage_align(cfg:SynthArtConfig, paths:Paths, seed:int, epochs:int=2, precision:str="bf16"):
+def stage_align(cfg:SynthArtConfig, paths:Paths, seed:int, epochs:int=2, precision:str="auto"):
     "Stage-1 alignment of the VLM's projector on SynthArt captions (or reuse a current one)."
     from myvlm_art.vlm import VLMConfig, build_vlm
     from myvlm_art.align import AlignConfig, ensure_aligned, align_is_current, align_dir, align_fingerprint
@@ -218,6 +219,7 @@ def run_report(paths:Paths, # the project (the quick preset uses <data>/quick)
                seed:int=0, quick:bool=False, force:bool=False,
                gate:dict|None=None, # gate knobs for the main table and the gate studies (see `parse_gate`)
                workers:int=2, # study runs at once (one CPU thread each)
+               precision:str="auto", # "auto" (bf16 only where native), "fp32" or "bf16": every stage, resolved once here
               ) -> pd.DataFrame:
     "Every stage of the study, skipping those whose inputs did not change; per-stage timings to `results/timings.csv`."
     from myvlm_art.synthclip import synthclip_dir
@@ -226,46 +228,48 @@ def run_report(paths:Paths, # the project (the quick preset uses <data>/quick)
     pre, gate = PRESETS["quick" if quick else "full"], dict(gate or {})
     cfg = SynthArtConfig(seed=seed, **pre.corpus).validate()
     tm, code, R = StageTimer(), code_digest(), paths.results
+    prec = resolve_precision(precision)
+    print(f"precision: {prec}" + (f" ({precision})" if precision != "auto" else f" (auto: {bf16_blocker() or 'native bf16 here'})"), flush=True)
     nb = lambda n: sha256_file(project_root()/"nbs"/"experiments"/f"{n}.ipynb")
     tm.run("synthart", stage_synthart, cfg, paths, force)
     spec = DatasetSpec.named(cfg.name, paths)
     corpus = artefact_digest(spec.json_path, spec.targets_path, spec.splits_path)
     tm.run("synthart figure + probe", cached_stage, paths, "probe", {"corpus": corpus, "code": code},
            [R/f"{cfg.name}_probe.csv", paths.figures/f"{cfg.name}_samples.png"], stage_figures_and_probe, cfg, paths, force=force)
-    tm.run("synthclip", cached_stage, paths, "synthclip", {"corpus": corpus, "seed": seed, "epochs": pre.synthclip_epochs},
-           [synthclip_dir(paths)], stage_synthclip, cfg, paths, seed, pre.synthclip_epochs or None, force=force)
+    tm.run("synthclip", cached_stage, paths, "synthclip", {"corpus": corpus, "seed": seed, "epochs": pre.synthclip_epochs, "precision": prec},
+           [synthclip_dir(paths)], stage_synthclip, cfg, paths, seed, pre.synthclip_epochs or None, prec, force=force)
     up = {"corpus": corpus, "synthclip": artefact_digest(synthclip_dir(paths))}
-    params = dict(seed=seed, synthclip_epochs=pre.synthclip_epochs)
+    params = dict(seed=seed, synthclip_epochs=pre.synthclip_epochs, precision=prec)
     tm.run("prototypes study", cached_stage, paths, "prototypes", {"nb": nb("prototypes"), "params": params, **up, "code": code},
            [R/"prototypes.csv", paths.data/"models"/"prototypes"], run_experiment, "prototypes", paths, force=force, **params)
     up["heads"] = artefact_digest(paths.data/"models"/"prototypes")
-    tm.run("VLM stage-1 alignment", cached_stage, paths, "align", {"corpus": corpus, "synthclip": up["synthclip"], "seed": seed, "epochs": pre.align_epochs},
-           [align_dir(paths)], stage_align, cfg, paths, seed, pre.align_epochs, force=force)
+    tm.run("VLM stage-1 alignment", cached_stage, paths, "align", {"corpus": corpus, "synthclip": up["synthclip"], "seed": seed, "epochs": pre.align_epochs, "precision": prec},
+           [align_dir(paths)], stage_align, cfg, paths, seed, pre.align_epochs, prec, force=force)
     up["align"] = artefact_digest(align_dir(paths))
-    params = dict(seed=seed, align_epochs=pre.align_epochs, limit=pre.limit)
+    params = dict(seed=seed, align_epochs=pre.align_epochs, limit=pre.limit, precision=prec)
     tm.run("baseline", cached_stage, paths, "baseline", {"nb": nb("baseline"), "params": params, **up, "code": code},
            [R/"baseline.csv"], run_experiment, "baseline", paths, force=force, **params)
-    tcfg = ConceptTrainConfig(epochs_a=pre.epochs_a, epochs_b=pre.epochs_b, precision="bf16", seed=seed)
+    tcfg = ConceptTrainConfig(epochs_a=pre.epochs_a, epochs_b=pre.epochs_b, precision=prec, seed=seed)
     def train(): return "cached" if not integrated_system(paths, tcfg, pre.align_epochs).trained else None
     tm.run("concept training", cached_stage, paths, "concepts", {"train": config_to_dict(tcfg), **up},
            [concepts_dir(paths)/"values.safetensors"], train, force=force)
     up["concepts"] = artefact_digest(concepts_dir(paths))
-    params = dict(seed=seed, align_epochs=pre.align_epochs, limit=pre.limit, epochs_a=pre.epochs_a, epochs_b=pre.epochs_b, **gate)
+    params = dict(seed=seed, align_epochs=pre.align_epochs, limit=pre.limit, epochs_a=pre.epochs_a, epochs_b=pre.epochs_b, precision=prec, **gate)
     tm.run("main table", cached_stage, paths, "main_table", {"nb": nb("main_table"), "params": params, **up, "code": code},
            [R/"main_table.csv"], run_experiment, "main_table", paths, force=force, **params)
     base = dict(seed=seed, synthclip_epochs=pre.synthclip_epochs, align_epochs=pre.align_epochs, epochs_a=pre.epochs_a,
-                epochs_b=pre.epochs_b, per_class=pre.per_class, steps_b=pre.steps_b)
-    salt = config_hash({**up, "code": code}, 16)
+                epochs_b=pre.epochs_b, per_class=pre.per_class, steps_b=pre.steps_b, precision=prec)
+    salt = config_hash({**up, "code": code, "precision": prec}, 16)
     for name in STUDIES:
         b = {**base, **(gate if name in ("gate", "signals") else {})}
-        if name == "prototypes": b = {"seed": seed, "synthclip_epochs": pre.synthclip_epochs}
+        if name == "prototypes": b = {"seed": seed, "synthclip_epochs": pre.synthclip_epochs, "precision": prec}
         tm.run(f"ablation: {name}", stage_study, paths, name, b, salt, pre.max_runs or None, workers, force)
     inputs = artefact_digest(*[R/f for f in ("synthart_probe.csv", "prototypes.csv", "baseline.csv", "main_table.csv")],
                              R/"studies", paths.figures)
-    tm.run("report", cached_stage, paths, "report", {"nb": nb("report"), "inputs": inputs, "code": code, "quick": quick},
+    tm.run("report", cached_stage, paths, "report", {"nb": nb("report"), "inputs": inputs, "code": code, "quick": quick, "precision": prec},
            [R/"report"/"report.html"], render_report, paths, force=force, quick=quick)
-    t = tm.write(R/"timings.csv", {"seed": seed, "quick": quick, "gate": gate, "preset": config_to_dict(pre)})
-    print(f"report done in {t.seconds.iloc[-1]:.1f}s; timings in {R/'timings.csv'}; report: {R/'report'/'report.html'}")
+    t = tm.write(R/"timings.csv", {"seed": seed, "quick": quick, "gate": gate, "preset": config_to_dict(pre), "precision": prec}, precision=prec)
+    print(f"report done in {t.seconds.iloc[-1]:.1f}s ({prec}); timings in {R/'timings.csv'}; report: {R/'report'/'report.html'}")
     return t
 
 # %% ../nbs/90_cli.ipynb #dd731b50
@@ -286,6 +290,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--force", action="store_true", help="rerun every stage and repaint the corpus (trained models are still reused while their own config matches: delete data/models/<part> to retrain one)")
     r.add_argument("--gate", action="append", metavar="KNOB=VALUE", help=f"a gate knob for the main table and the gate studies (repeatable): {', '.join(REPORT_GATE_KNOBS)}")
     r.add_argument("--workers", type=int, default=2, help="study runs executed at once, one CPU thread each (results do not depend on it)")
+    r.add_argument("--precision", choices=list(PRECISIONS), default="auto", help="auto (default): bf16 only where this machine computes it natively, else fp32")
     st = sub.add_parser("study", help="run a grid of papermill runs from a YAML spec (resumable; see 11_runner)")
     st.add_argument("spec", help="the study's YAML file: notebook, base, grid and/or runs")
     st.add_argument("--workers", type=int, default=1, help="runs executed at once (results do not depend on it)")
@@ -317,7 +322,7 @@ def main(argv:list|None=None) -> int:
             gate = parse_gate(args.gate)
             if args.workers < 1: raise ConfigError(f"--workers must be >= 1, got {args.workers}")
             if args.quick: paths = Paths(paths.data/"quick")      # a smoke run never overwrites the full run's data or results
-            run_report(paths, args.seed, args.quick, args.force, gate, args.workers)
+            run_report(paths, args.seed, args.quick, args.force, gate, args.workers, args.precision)
     except MyVLMArtError as e:
         print(f"myvlm-art: error: {e}", file=sys.stderr)
         return 2

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['logger', 'TRACKED_PACKAGES', 'MyVLMArtError', 'ConfigError', 'DataError', 'CheckpointError', 'project_root', 'Paths',
-           'seed_everything', 'config_from_dict', 'config_to_dict', 'atomic_write', 'write_text_atomic',
+__all__ = ['logger', 'PRECISIONS', 'ONEDNN_BF16_ISAS', 'TRACKED_PACKAGES', 'MyVLMArtError', 'ConfigError', 'DataError',
+           'CheckpointError', 'project_root', 'Paths', 'seed_everything', 'cpu_flags', 'bf16_blocker',
+           'resolve_precision', 'config_from_dict', 'config_to_dict', 'atomic_write', 'write_text_atomic',
            'write_bytes_atomic', 'to_json_text', 'write_json_atomic', 'package_versions', 'git_state', 'provenance',
            'provenance_path', 'write_provenance', 'sha256_bytes', 'sha256_file', 'config_hash', 'error_reason',
            'save_checkpoint', 'canonical_safetensors', 'load_checkpoint']
@@ -76,6 +77,52 @@ def seed_everything(seed:int, # the run's seed
         torch.manual_seed(seed)
     except ImportError: pass
     return np.random.default_rng(seed)
+
+# %% ../nbs/00_core.ipynb #374cc919
+def cpu_flags(cpuinfo:Path|str="/proc/cpuinfo", # the file to read (Linux)
+             ) -> frozenset:
+    "The CPU's feature flags (the first `flags`/`Features` line of `cpuinfo`; empty where there is none)."
+    try: text = Path(cpuinfo).read_text(errors="ignore")
+    except OSError: return frozenset()
+    m = re.search(r"^(?:flags|Features)\s*:(.*)$", text, re.M)
+    return frozenset(m.group(1).split()) if m else frozenset()
+
+# %% ../nbs/00_core.ipynb #79064615
+PRECISIONS = ("auto", "fp32", "bf16")   # what a config's `precision` may say
+ONEDNN_BF16_ISAS = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16", "AVX10_1_512",
+                    "AVX10_1_512_AMX", "AVX10_1_512_AMX_FP16", "AVX10_2_512", "AVX10_2_512_AMX_2", "ALL", "DEFAULT")  # caps that keep bf16 kernels
+
+def bf16_blocker(device=None, # "cpu", "cuda", a torch.device, or None (CUDA if available, else the CPU)
+                 flags=None, # the CPU's flags (default: `cpu_flags()`)
+                 env=None, # environment variables (default: `os.environ`)
+                 capability:str|None=None, # torch's ATen CPU capability (default: `torch.backends.cpu.get_cpu_capability()`)
+                ) -> str|None:
+    "Why bf16 is not native on `device` here (one line), or `None` where it is."
+    import torch
+    kind = getattr(device, "type", device) or ("cuda" if torch.cuda.is_available() else "cpu")
+    if kind == "cuda":
+        return None if torch.cuda.is_bf16_supported(including_emulation=False) else "this CUDA device has no native bf16"
+    if kind != "cpu": return f"no native-bf16 check for device {kind!r}"
+    flags = cpu_flags() if flags is None else flags; env = os.environ if env is None else env
+    if not {"avx512_bf16", "amx_bf16"} & set(flags): return "the CPU has neither avx512_bf16 nor amx_bf16"
+    cap = torch.backends.cpu.get_cpu_capability() if capability is None else capability
+    if env.get("ATEN_CPU_CAPABILITY") and not env["ATEN_CPU_CAPABILITY"].upper().startswith("AVX512"): cap = env["ATEN_CPU_CAPABILITY"].upper()
+    if not cap.upper().startswith("AVX512"): return f"torch's CPU kernels are capped at {cap} (ATEN_CPU_CAPABILITY)"
+    for var in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        isa = env.get(var, "").strip().upper()
+        if isa and isa not in ONEDNN_BF16_ISAS: return f"{var}={isa} caps oneDNN below AVX512_CORE_BF16 (bf16 matmuls emulated)"
+    mkl = env.get("MKL_ENABLE_INSTRUCTIONS", "").strip().upper()
+    if mkl and not mkl.startswith(("AVX512", "AVX10")): return f"MKL_ENABLE_INSTRUCTIONS={mkl} caps the CPU below AVX512"
+    return None
+
+# %% ../nbs/00_core.ipynb #7d5b6222
+def resolve_precision(precision:str="auto", # "auto", "fp32" or "bf16"
+                      device=None, # where the work runs (see `bf16_blocker`)
+                     ) -> str:
+    "`'bf16'` or `'fp32'` for a config's `precision`: `auto` gives bf16 only where `device` computes it natively."
+    if precision not in PRECISIONS: raise ConfigError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
+    if precision != "auto": return precision
+    return "fp32" if bf16_blocker(device) else "bf16"
 
 # %% ../nbs/00_core.ipynb #74b9ad5f
 def _check_type(value, tp, name):
@@ -207,7 +254,7 @@ def git_state(root:Path|None=None) -> dict:
 def provenance(config=None, # a config dataclass or dict (or None)
                **extra, # anything else worth recording (seed, input hashes, ...)
               ) -> dict:
-    "The provenance record of a result: config, package versions, python, platform, git state and `extra`."
+    "The provenance record of a result: config, package versions, python, platform, git state and `extra` (a result a network computed passes `precision`)."
     cfg = config_to_dict(config) if is_dataclass(config) else config
     return {"config": cfg, **extra, "packages": package_versions(), "python": platform.python_version(),
             "platform": f"{platform.system()}-{platform.machine()}", **git_state()}

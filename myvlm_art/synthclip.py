@@ -20,16 +20,14 @@ from .synthart import ARTIST_NAMES, STYLES, GENRES
 from .encoders import Encoder, FeatureCache, encode_paths, CLIP_MEAN, CLIP_STD
 
 # %% auto #0
-__all__ = ['MINILM_DIM', 'PRECISIONS', 'MAX_LOGIT_SCALE', 'SYNTHCLIP_FILES', 'SynthClipConfig', 'cpu_has_native_bf16',
-           'resolve_precision', 'concept_pattern', 'find_concept', 'caption_for', 'minilm_path', 'text_encoder_id',
-           'minilm_text_encoder', 'embed_texts', 'TextEmbeddings', 'SynthClip', 'clip_loss', 'load_pixels', 'normalise',
-           'random_resized_crop', 'caption_table', 'fit_synthclip', 'weights_hash', 'SynthClipEncoder',
-           'retrieval_at_k', 'save_synthclip', 'load_synthclip', 'train_fingerprint', 'train_synthclip',
-           'synthclip_dir', 'synthclip_is_current', 'ensure_synthclip']
+__all__ = ['MINILM_DIM', 'MAX_LOGIT_SCALE', 'SYNTHCLIP_FILES', 'SynthClipConfig', 'concept_pattern', 'find_concept',
+           'caption_for', 'minilm_path', 'text_encoder_id', 'minilm_text_encoder', 'embed_texts', 'TextEmbeddings',
+           'SynthClip', 'clip_loss', 'load_pixels', 'normalise', 'random_resized_crop', 'caption_table',
+           'fit_synthclip', 'weights_hash', 'SynthClipEncoder', 'retrieval_at_k', 'save_synthclip', 'load_synthclip',
+           'train_fingerprint', 'train_synthclip', 'synthclip_dir', 'synthclip_is_current', 'ensure_synthclip']
 
 # %% ../nbs/03b_synthclip.ipynb #9140ed16
 MINILM_DIM = 384   # all-MiniLM-L6-v2 sentence embedding size
-PRECISIONS = ("auto", "fp32", "bf16")
 
 @dataclass
 class SynthClipConfig:
@@ -49,7 +47,7 @@ class SynthClipConfig:
     temperature: float = 0.07      # initial softmax temperature (learned, floored at 0.01)
     crop_scale: float = 0.94       # random-resized-crop minimum area fraction (1.0: no augmentation)
     caption_variants: int = 1      # caption variants cycled over epochs (1: always the canonical caption)
-    precision: str = "auto"        # "fp32", "bf16" (CPU autocast) or "auto" (bf16 where the CPU has native bf16)
+    precision: str = "auto"        # "fp32", "bf16" (CPU autocast) or "auto" (bf16 only where it is native: `resolve_precision`)
     seed: int = 0                  # init, batch order, augmentation and caption subsets
 
     def validate(self):
@@ -63,7 +61,7 @@ class SynthClipConfig:
         for name, ok in checks:
             if not ok: raise ConfigError(f"SynthClipConfig.{name} is out of range: {getattr(self, name)!r}")
         if self.image_size % self.patch_size: raise ConfigError(f"SynthClipConfig: image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
-        if self.precision not in PRECISIONS: raise ConfigError(f"SynthClipConfig.precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.precision not in PRECISIONS: raise ConfigError(f"SynthClipConfig.precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
         if self.hidden_size % self.heads: raise ConfigError(f"SynthClipConfig: hidden_size {self.hidden_size} is not divisible by heads {self.heads}")
         return self
 
@@ -77,18 +75,6 @@ class SynthClipConfig:
 
     @property
     def n_patches(self) -> int: return (self.image_size // self.patch_size) ** 2
-
-# %% ../nbs/03b_synthclip.ipynb #c849001f
-def cpu_has_native_bf16() -> bool:
-    "Whether this CPU advertises native bfloat16 arithmetic (Linux /proc/cpuinfo: avx512_bf16 or amx_bf16)."
-    try: flags = Path("/proc/cpuinfo").read_text(errors="ignore")
-    except OSError: return False
-    return bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", flags))
-
-def resolve_precision(precision:str) -> str:
-    "`'bf16'` or `'fp32'` for a config's `precision`."
-    if precision not in PRECISIONS: raise ConfigError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    return ("bf16" if cpu_has_native_bf16() else "fp32") if precision == "auto" else precision
 
 # %% ../nbs/03b_synthclip.ipynb #9e522ce2
 _PARTICLES = {"van", "von", "de", "der", "den", "da", "di", "du", "del", "della", "la", "le", "y"}
@@ -458,12 +444,12 @@ def synthclip_is_current(out_dir:Path, # a model folder
                          cfg:SynthClipConfig, # the wanted config
                          fingerprint:str, # `train_fingerprint` of the wanted data
                         ) -> bool:
-    "Whether `out_dir` holds a complete model trained with `cfg` on data with `fingerprint`."
+    "Whether `out_dir` holds a complete model trained with `cfg` (in its resolved precision) on data with `fingerprint`."
     if not all((out_dir/f).is_file() for f in SYNTHCLIP_FILES): return False
     try: rec = json.loads((out_dir/"synthclip.json").read_text())
     except (OSError, ValueError): return False
     return (rec.get("config") == config_to_dict(cfg) and rec.get("fingerprint") == fingerprint
-            and rec.get("text_encoder") == text_encoder_id())
+            and rec.get("text_encoder") == text_encoder_id() and rec.get("precision") == resolve_precision(cfg.precision))
 
 def ensure_synthclip(data:ArtData, # the corpus (the default: SynthArt)
                      cfg:SynthClipConfig|None=None, # architecture and recipe

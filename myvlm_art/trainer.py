@@ -6,7 +6,7 @@ Docs: https://myvlm-art.github.io/myvlm-art/trainer.html.md"""
 
 # %% ../nbs/08_trainer.ipynb #8a704fc9
 from __future__ import annotations
-import copy, functools, hashlib, json, math, os, shutil, sys, tempfile, time
+import copy, dataclasses, functools, hashlib, json, math, os, shutil, sys, tempfile, time
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -16,7 +16,7 @@ from .data import ArtData
 from .prototypes import PrototypeHead, PrototypeConfig, PrototypeTrainer, export_signals, calibrate_thresholds, concept_index
 from .gating import GateConfig, MultiTokenConceptLayer
 from .dataset import ConceptDataConfig, ConceptCollate, concept_inputs, DEFAULT_DIMS
-from .align import (ALIGN_PRECISIONS, epoch_order, frozen_digest, _accelerator, _torch_state, _why, _epoch_means,
+from .align import (train_precision, epoch_order, frozen_digest, _accelerator, _torch_state, _why, _epoch_means,
                              read_checkpoint_state, check_resumable, align_fingerprint, replaced_folder, recover_folder, train_records)
 from .vlm import _positions, resolve_attention
 
@@ -79,7 +79,7 @@ class ConceptTrainConfig:
     reason_weight: float = 0.2       # loss weight of reason tokens in Stage B
     max_reason_tokens: int = 64      # reason budget
     dims: tuple[str, ...] = DEFAULT_DIMS  # dimensions named in the targets
-    precision: str = "fp32"          # "fp32" or "bf16" (accelerate mixed precision)
+    precision: str = "auto"          # "auto" (the VLM's precision: `train_precision`), "fp32" or "bf16" (accelerate mixed precision)
     attention: str = "auto"          # attention kernel while training: "auto" (eager on the CPU, sdpa on accelerators), "eager", "sdpa"
     tail_loss: bool = True           # logits only where labels exist
     checkpoint_every: int = 25       # steps between resumable checkpoints
@@ -92,7 +92,7 @@ class ConceptTrainConfig:
         for k, ok in checks:
             if not ok: raise ConfigError(f"ConceptTrainConfig.{k} is out of range: {self.epochs_a + self.epochs_b if k == 'epochs_a + epochs_b' else getattr(self, k)!r}")
         if self.optimizer not in ("sgd", "adamw"): raise ConfigError(f"ConceptTrainConfig.optimizer must be 'sgd' or 'adamw', got {self.optimizer!r}")
-        if self.precision not in ALIGN_PRECISIONS: raise ConfigError(f"ConceptTrainConfig.precision must be one of {list(ALIGN_PRECISIONS)}, got {self.precision!r}")
+        if self.precision not in PRECISIONS: raise ConfigError(f"ConceptTrainConfig.precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
         try: resolve_attention(self.attention)
         except ConfigError as e: raise ConfigError(f"ConceptTrainConfig.{e}") from None
         self.data_config()
@@ -195,7 +195,8 @@ def _optimizer(cfg:ConceptTrainConfig, params):
     return torch.optim.SGD(params, lr=cfg.lr) if cfg.optimizer == "sgd" else torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
 
 def _want(cfg:ConceptTrainConfig, layer, vlm, data:ArtData, signals:dict) -> dict:
-    "What a checkpoint must have been made with to be resumed by this run."
+    "What a checkpoint must have been made with to be resumed by this run (the precision resolved for `vlm`, never `auto`)."
+    cfg = dataclasses.replace(cfg, precision=train_precision(cfg.precision, vlm))
     result = {k: v for k, v in config_to_dict(cfg).items() if k not in RESUME_FREE}
     return {"config": {**result, "gate": config_to_dict(layer.cfg), "concepts": layer.concepts, "signals": signals_fingerprint(signals),
                        "vlm": frozen_digest(vlm, include_projector=True)[:16]},     # the projector too: concepts are trained for one
@@ -223,6 +224,7 @@ def train_concepts(vlm, # the frozen VLM (stage-1 projector loaded)
     "Stage A then Stage B; returns the `train.json` record (or, when stopped by `max_steps`, the checkpoint state)."
     from tqdm.auto import tqdm
     cfg = (cfg or ConceptTrainConfig()).validate()
+    cfg = dataclasses.replace(cfg, precision=train_precision(cfg.precision, vlm))   # recorded and matched resolved, never "auto"
     out_dir = Path(out_dir) if out_dir is not None else concepts_dir()
     if max_steps is not None and max_steps < 1: raise ConfigError(f"max_steps must be >= 1, got {max_steps!r}")
     records = train_records(data)
@@ -376,6 +378,7 @@ def integrated_system(paths:Paths, # the project
     if vlm is None:
         from myvlm_art.vlm import VLMConfig, build_vlm
         vlm = build_vlm(VLMConfig(precision=train.precision), paths)
+    train = dataclasses.replace(train, precision=train_precision(train.precision, vlm))   # "auto" settled once, for every stage below
     if align_epochs:
         from myvlm_art.align import AlignConfig, ensure_aligned
         ensure_aligned(vlm, data, AlignConfig(seed=train.seed, precision=train.precision, epochs=align_epochs), paths)

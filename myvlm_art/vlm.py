@@ -16,7 +16,7 @@ from .encoders import CLIP_MEAN, CLIP_STD, file_fingerprint
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['SMOLLM2_GGUF', 'SMOLLM2_DIRNAME', 'CHATML_TEMPLATE', 'PRECISIONS', 'ATTENTIONS', 'LLAVA15_TEMPLATE', 'smollm2_gguf',
+__all__ = ['SMOLLM2_GGUF', 'SMOLLM2_DIRNAME', 'CHATML_TEMPLATE', 'DTYPES', 'ATTENTIONS', 'LLAVA15_TEMPLATE', 'smollm2_gguf',
            'ensure_smollm2', 'VLMConfig', 'module_fingerprint', 'preprocess_images', 'VLM', 'resolve_attention',
            'build_vlm', 'write_tiny_parts', 'tiny_vlm']
 
@@ -109,7 +109,7 @@ def _version(pkg:str) -> str|None:
     except importlib.metadata.PackageNotFoundError: return None
 
 # %% ../nbs/05_vlm.ipynb #c2069f57
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}   # a resolved precision -> the model's dtype
 
 @dataclass
 class VLMConfig:
@@ -117,7 +117,7 @@ class VLMConfig:
     lm: str = "smollm2"                 # "smollm2" (embedded default) or a folder with a causal LM + tokenizer
     vision: str = "synthclip"           # "synthclip" (data/models/synthclip/vision) or a CLIPVisionModel folder
     llava_dir: str|None = None          # a llava-hf checkpoint folder (LLaVA-1.5/1.6); when set, lm/vision are ignored
-    precision: str = "fp32"             # "fp32" or "bf16" (applied to the whole model)
+    precision: str = "auto"             # "auto" (bf16 only where native: `resolve_precision`), "fp32" or "bf16" (the whole model)
     image_token: str = "<empty_output>" # the placeholder token of the image slots
     vision_feature_layer: int = -2      # which vision hidden layer feeds the projector: -1 or -2
     vision_feature_select_strategy: str = "default"  # "default" drops the CLS token, "full" keeps it
@@ -492,30 +492,32 @@ def build_vlm(cfg:VLMConfig|None=None, # what to build (default: the embedded de
     _check_finite(model, f"VLM({lm_dir.name}, {vis_dir.name})")
     model.generation_config.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     model.set_attn_implementation(resolve_attention(attn_implementation, "cpu"))   # built on the CPU
-    model.requires_grad_(False).eval().to(PRECISIONS[cfg.precision])
+    precision = resolve_precision(cfg.precision)
+    model.requires_grad_(False).eval().to(DTYPES[precision])
     mean, std = _image_norm(vis_dir)
     info = {"lm": "smollm2-135m-instruct" if cfg.lm == "smollm2" else lm_dir.name,
-            "vision": "synthclip" if cfg.vision == "synthclip" else vis_dir.name, "precision": cfg.precision}
+            "vision": "synthclip" if cfg.vision == "synthclip" else vis_dir.name, "precision": precision}
     return VLM(model, tok, cfg.image_token, mean=mean, std=std, info=info, pool=cfg.pool)
 
 # %% ../nbs/05_vlm.ipynb #50471b8b
 @patch(cls_method=True)
 def from_llava_dir(cls:VLM, path:Path|str, # a llava-hf model folder on disk
-                    precision:str="fp32", # "fp32" or "bf16"
+                    precision:str="auto", # "auto" (bf16 only where native on the device it loads to), "fp32" or "bf16"
                     attn_implementation:str="auto", # "auto" (eager on the CPU, sdpa on accelerators), "eager" or "sdpa"
                     **kwargs, # more `from_pretrained` options, e.g. device_map="auto" on GPUs
                    ) -> VLM:
     "Load a llava-hf (LLaVA-1.5/1.6) checkpoint folder into the wrapper (frozen, eval mode)."
     from transformers import AutoTokenizer, LlavaForConditionalGeneration, LlavaNextForConditionalGeneration
     path = Path(path)
-    if precision not in PRECISIONS: raise ConfigError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
+    device = "cpu" if kwargs.get("device_map") in (None, "cpu") else "cuda"
+    precision = resolve_precision(precision, device)
     try: mtype = json.loads((path/"config.json").read_text()).get("model_type")
     except (OSError, ValueError): raise ConfigError(f"llava_dir: {path} has no readable config.json") from None
     classes = {"llava": LlavaForConditionalGeneration, "llava_next": LlavaNextForConditionalGeneration}
     if mtype not in classes: raise ConfigError(f"llava_dir: {path} holds a {mtype!r} model; expected one of {list(classes)}")
     if not isinstance(json.loads((path/"config.json").read_text()).get("vision_feature_layer", -2), int):
         raise ConfigError(f"llava_dir: {path} concatenates several vision layers, which the wrapper does not support")
-    model = classes[mtype].from_pretrained(path, dtype=PRECISIONS[precision], attn_implementation=resolve_attention(attn_implementation, "cpu" if kwargs.get("device_map") in (None, "cpu") else "cuda"),
+    model = classes[mtype].from_pretrained(path, dtype=DTYPES[precision], attn_implementation=resolve_attention(attn_implementation, device),
                                               local_files_only=True, **kwargs)
     model.requires_grad_(False).eval()
     tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
