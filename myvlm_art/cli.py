@@ -58,9 +58,9 @@ def stage_figures_and_probe(cfg:SynthArtConfig, paths:Paths):
     "The sample figure and the learnability probe of the corpus."
     data = prepare_dataset(DatasetSpec.named(cfg.name, paths), seed=cfg.seed)
     plot_samples(data, paths.figures/f"{cfg.name}_samples.png", cfg)
-    pr = probe_dimensions(data, seed=cfg.seed)
+    pr = probe_dimensions(data, seed=cfg.seed).assign(precision="fp64")   # scikit-learn on numpy float64: no network, no bf16
     out = paths.results/f"{cfg.name}_probe.csv"
-    write_text_atomic(out, pr.to_csv(index=False, lineterminator="\n")); write_provenance(out, cfg, probe="logreg on 16x16 pixels + colour histograms")
+    write_text_atomic(out, pr.to_csv(index=False, lineterminator="\n")); write_provenance(out, cfg, probe="logreg on 16x16 pixels + colour histograms", precision="fp64")
     print(pr.to_string(index=False))
 def run_experiment(name:str, # notebook stem under nbs/experiments/
                    paths:Paths, # the project (its root is passed to the notebook as `root`)
