@@ -15,15 +15,16 @@ from .core import *
 from .data import *
 
 # %% auto #0
-__all__ = ['STYLES', 'GENRES', 'SIGNATURE_KINDS', 'CORNERS', 'ARTIST_NAMES', 'EMOTION_VAD', 'STYLE_TURBULENCE', 'CHANGEABLE',
-           'PaintSpec', 'paint', 'Artist', 'make_artists', 'draw_mood', 'artist_palette', 'SynthArtConfig',
-           'sample_latents', 'paint_latents', 'reason_from_evidence', 'minimal_pair_latents', 'targets_rows',
-           'generator_hash', 'minimal_pairs_path', 'generate_synthart', 'plot_samples', 'save_figure', 'pixel_features',
-           'probe_dimensions']
+__all__ = ['STYLES', 'GENRES', 'SYNTHART_DIMENSIONS', 'SIGNATURE_KINDS', 'CORNERS', 'ARTIST_NAMES', 'EMOTION_VAD',
+           'STYLE_TURBULENCE', 'CHANGEABLE', 'PaintSpec', 'paint', 'Artist', 'make_artists', 'draw_mood',
+           'artist_palette', 'SynthArtConfig', 'sample_latents', 'paint_latents', 'reason_from_evidence',
+           'minimal_pair_latents', 'targets_rows', 'generator_hash', 'minimal_pairs_path', 'generate_synthart',
+           'plot_samples', 'save_figure', 'pixel_features', 'probe_dimensions']
 
 # %% ../nbs/02_synthart.ipynb #23b2f1ba
 STYLES = ("pointillism", "impressionism", "expressionism", "cubism", "color_field", "geometric_abstraction")
 GENRES = ("landscape", "portrait", "still_life", "cityscape", "seascape", "abstract")
+SYNTHART_DIMENSIONS = ("artist", "style", "genre", "emotion")   # the concept columns every SynthArt record has
 SIGNATURE_KINDS = ("dot", "cross", "bar", "ring")
 CORNERS = ("lower_right", "lower_left", "upper_right", "upper_left")
 
