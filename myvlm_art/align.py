@@ -11,15 +11,17 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, torch
 from .core import *
+from .config import caption_rules, DEFAULT_DIMENSION_LIST, CAPTION_ROLES
 from .data import ArtData
 from .vlm import VLM, _positions, resolve_attention
 from .synthclip import _field, _evidence, _image_key, train_fingerprint
 
 # %% auto #0
-__all__ = ['record_evidence', 'image_key', 'ALIGN_PRECISIONS', 'RESUME_FREE_FIELDS', 'align_fingerprint', 'CHECKPOINT_FILES',
-           'style_phrase', 'genre_phrase', 'caption_mentions', 'stage1_caption', 'AlignConfig', 'train_precision',
-           'AlignCollate', 'align_inputs', 'align_loss', 'epoch_order', 'lr_factor', 'frozen_digest', 'replaced_folder',
-           'recover_folder', 'save_align_checkpoint', 'train_records', 'read_checkpoint_state', 'check_resumable',
+__all__ = ['record_evidence', 'image_key', 'CAPTIONS', 'CAPTION_ROLE_NAMES', 'ALIGN_PRECISIONS', 'RESUME_FREE_FIELDS',
+           'align_fingerprint', 'CHECKPOINT_FILES', 'style_phrase', 'genre_phrase', 'check_captions',
+           'caption_mentions', 'stage1_caption', 'AlignConfig', 'train_precision', 'AlignCollate', 'align_inputs',
+           'align_loss', 'epoch_order', 'lr_factor', 'frozen_digest', 'replaced_folder', 'recover_folder',
+           'save_align_checkpoint', 'train_records', 'read_checkpoint_state', 'check_resumable',
            'load_align_checkpoint', 'train_projector', 'align_dir', 'align_is_current', 'ensure_aligned']
 
 # %% ../nbs/05b_align.ipynb #d606d351
@@ -42,34 +44,51 @@ def genre_phrase(genre:str) -> str:
     w = _words(genre).lower()
     return _GENRE_NOUNS.get(w, w)
 
+CAPTIONS = caption_rules(DEFAULT_DIMENSION_LIST)   # (dimension, mention probability, how it is named): the default dimensions' (02b_config)
+CAPTION_ROLE_NAMES = CAPTION_ROLES
+
+def check_captions(captions, where:str="captions") -> tuple:
+    "`captions` as a tuple of `(dim, p, role)` after checking each; `ConfigError` naming the entry otherwise."
+    out = []
+    for i, c in enumerate(captions):
+        if not (isinstance(c, (list, tuple)) and len(c) == 3 and isinstance(c[0], str) and isinstance(c[2], str)):
+            raise ConfigError(f"{where}[{i}]: expected (dimension, probability, role), got {c!r}")
+        d, p, role = c
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1: raise ConfigError(f"{where}[{i}]: the mention probability of {d!r} must be in [0, 1], got {p!r}")
+        if role not in CAPTION_ROLE_NAMES: raise ConfigError(f"{where}[{i}]: role must be one of {list(CAPTION_ROLE_NAMES)}, got {role!r}")
+        out.append((d, float(p), role))
+    if len({d for d, _, _ in out}) != len(out): raise ConfigError(f"{where}: a dimension is named twice")
+    return tuple(out)
+
 def caption_mentions(record, # a record with `image`
                      seed:int=0, # the training seed
-                     p_style:float=0.35, p_genre:float=0.35, p_artist:float=0.15, # mention probabilities
+                     captions=CAPTIONS, # (dimension, mention probability, role) per dimension, in draw order
                     ) -> dict:
-    "Which concepts the stage-1 caption of `record` names: `{'style': bool, 'genre': bool, 'artist': bool}`, deterministic from `(seed, image)`."
-    u = np.random.default_rng([seed, image_key(record)]).random(3)
-    return {"style": bool(u[0] < p_style), "genre": bool(u[1] < p_genre), "artist": bool(u[2] < p_artist)}
+    "Which concepts the stage-1 caption of `record` names: `{dim: bool}`, one draw per dimension in order, deterministic from `(seed, image)`."
+    u = np.random.default_rng([seed, image_key(record)]).random(len(captions))
+    return {d: bool(u[i] < p) for i, (d, p, _) in enumerate(captions)}
 
 def _article(phrase:str) -> str: return ("an " if phrase[:1].lower() in "aeiou" else "a ") + phrase
 
 _LINKS = ("{head} showing {body}.", "{head} with {body}.", "{head}: {body}.")
 
-def stage1_caption(record, # a dataset record (dict or pandas row) with image, style, genre, artist, evidence
+def stage1_caption(record, # a dataset record (dict or pandas row) with image, its dimensions' labels and evidence
                    seed:int=0, # the training seed
-                   p_style:float=0.35, # chance the caption names the style
-                   p_genre:float=0.35, # chance it names the genre
-                   p_artist:float=0.15, # chance it names the artist
+                   captions=CAPTIONS, # (dimension, mention probability, role): role "modifier" (a cubist …), "noun" (… landscape),
+                                      # "by" (… by Ann Roe) or "tag" (… (mood: calm))
                   ) -> str:
     "A stage-1 caption: a head naming some concepts (see `caption_mentions`), then all of the record's evidence phrases."
-    for k, p in (("p_style", p_style), ("p_genre", p_genre), ("p_artist", p_artist)):
-        if not 0 <= p <= 1: raise ConfigError(f"{k} must be in [0, 1], got {p!r}")
+    captions = check_captions(captions)
     ev = record_evidence(record)
-    m = caption_mentions(record, seed, p_style, p_genre, p_artist)
-    style = style_phrase(_field(record, "style")) if m["style"] else None
-    noun = genre_phrase(_field(record, "genre")) if m["genre"] else "painting"
-    head = f"{style} {noun}" if style and not style.startswith("in the ") else noun
-    if style and style.startswith("in the "): head += f" {style}"
-    if m["artist"]: head += f" by {_words(_field(record, 'artist'))}"
+    m = caption_mentions(record, seed, captions)
+    said = [(role, d, _field(record, d)) for d, _, role in captions if m[d]]
+    mods = [style_phrase(v) for role, _, v in said if role == "modifier"]
+    nouns = [genre_phrase(v) for role, _, v in said if role == "noun"]
+    head = " ".join([s_ for s_ in mods if not s_.startswith("in the ")] + [nouns[0] if nouns else "painting"] + [s_ for s_ in mods if s_.startswith("in the ")])
+    for role, d, v in said:
+        if role == "noun" and v is not None and nouns and genre_phrase(v) != nouns[0]: head += f", {genre_phrase(v)}"
+        if role == "by": head += f" by {_words(v)}"
+        if role == "tag": head += f" ({_words(d)}: {_words(v).lower()})"
     body = ev[0] if len(ev) == 1 else ", ".join(ev[:-1]) + " and " + ev[-1]
     link = _LINKS[np.random.default_rng([seed, image_key(record), 1]).integers(len(_LINKS))]
     text = link.format(head=_article(head), body=body)
@@ -96,18 +115,16 @@ class AlignConfig:
     tail_loss: bool = True          # compute logits only where labels exist
     checkpoint_every: int = 50      # steps between resumable checkpoints
     seed: int = 0                   # data order and captions
-    p_style: float = 0.35           # chance a caption names the style
-    p_genre: float = 0.35           # ... the genre
-    p_artist: float = 0.15          # ... the artist
+    captions: tuple = CAPTIONS      # (dimension, mention probability, role) per dimension the captions may name
 
     def validate(self):
         checks = [("epochs", self.epochs >= 1), ("batch_size", self.batch_size >= 1), ("lr", 0 < self.lr <= 1),
                   ("weight_decay", 0 <= self.weight_decay < 1), ("warmup", 0 <= self.warmup < 1), ("grad_clip", self.grad_clip > 0),
                   ("max_caption_tokens", self.max_caption_tokens >= 1), ("checkpoint_every", self.checkpoint_every >= 1),
-                  ("seed", self.seed >= 0), ("p_style", 0 <= self.p_style <= 1), ("p_genre", 0 <= self.p_genre <= 1),
-                  ("p_artist", 0 <= self.p_artist <= 1)]
+                  ("seed", self.seed >= 0)]
         for name, ok in checks:
             if not ok: raise ConfigError(f"AlignConfig.{name} is out of range: {getattr(self, name)!r}")
+        self.captions = check_captions(self.captions, "AlignConfig.captions")
         if self.precision not in PRECISIONS: raise ConfigError(f"AlignConfig.precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
         if not isinstance(self.prompt, str) or not self.prompt.strip(): raise ConfigError("AlignConfig.prompt must be a non-empty string")
         try: resolve_attention(self.attention)
@@ -144,7 +161,7 @@ class AlignCollate:
     def caption(self, record) -> str:
         "The record's stage-1 caption under this config."
         c = self.cfg
-        return stage1_caption(record, c.seed, c.p_style, c.p_genre, c.p_artist)
+        return stage1_caption(record, c.seed, c.captions)
 
     def target_ids(self, caption:str) -> tuple[list[int], bool]:
         "The caption's token ids (+ the end token unless cut) and whether it was cut."

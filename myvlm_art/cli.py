@@ -6,19 +6,22 @@ Docs: https://myvlm-art.github.io/myvlm-art/cli.html.md"""
 
 # %% ../nbs/90_cli.ipynb #c0f66926
 from __future__ import annotations
-import argparse, hashlib, json, os, sys, time
-from dataclasses import dataclass, fields
+import argparse, dataclasses, hashlib, json, os, re, sys, time
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 import pandas as pd
 from .core import *
 from .data import *
 from .synthart import *
+from .config import *
 
 # %% auto #0
-__all__ = ['WALL_TIME_FIELDS', 'STUDIES', 'PRESETS', 'REPORT_GATE_KNOBS', 'StageTimer', 'corpus_is_current', 'stage_synthart',
-           'stage_figures_and_probe', 'run_experiment', 'stage_synthclip', 'stage_align', 'content_digest',
-           'artefact_digest', 'code_digest', 'cached_stage', 'stage_study', 'render_report', 'ReportPreset',
-           'parse_gate', 'run_report', 'main']
+__all__ = ['WALL_TIME_FIELDS', 'STUDY_FIELDS', 'REPORT_GATE_KNOBS', 'STAGE_FUNCTIONS', 'PIPELINE', 'UPSTREAM', 'StageTimer',
+           'code_root', 'corpus_is_current', 'stage_synthart', 'run_experiment', 'content_digest', 'artefact_digest',
+           'code_digest', 'cached_stage', 'study_fields', 'fill_study_fields', 'find_studies', 'study_notebooks',
+           'stage_study', 'render_report', 'parse_gate', 'Run', 'needs_synthclip', 'make_dataset', 'make_probe',
+           'make_synthclip', 'make_align', 'make_concepts', 'train_config', 'Stage', 'stage_applies', 'stage_outputs',
+           'run_stage', 'run_report', 'main']
 
 # %% ../nbs/90_cli.ipynb #e767cde0
 class StageTimer:
@@ -38,6 +41,12 @@ class StageTimer:
         return df
 
 # %% ../nbs/90_cli.ipynb #bb01a472
+def code_root() -> Path:
+    "The checkout the package runs from (its `nbs/experiments/` and `studies/`), else the project root."
+    import myvlm_art
+    here = Path(myvlm_art.__file__).resolve().parent.parent
+    return here if (here/"nbs"/"experiments").is_dir() else project_root()
+
 def corpus_is_current(cfg:SynthArtConfig, paths:Paths) -> bool:
     "True when the corpus on disk was generated with exactly `cfg` and its files are all there."
     spec = DatasetSpec.named(cfg.name, paths); prov = provenance_path(spec.json_path)
@@ -50,25 +59,17 @@ def stage_synthart(cfg:SynthArtConfig, paths:Paths, force:bool=False):
     "Generate SynthArt unless the corpus on disk was made with the same config."
     if not force and corpus_is_current(cfg, paths): return "cached"
     data = generate_synthart(cfg, paths)
-    print(f"SynthArt: {len(data.records)} images, {len(data.vocab['artist'])} artists, {len(data.vocab['style'])} styles, "
-          f"{len(data.vocab['genre'])} genres -> {data.spec.json_path}")
+    print(f"SynthArt: {len(data.records)} images, " + ", ".join(f"{len(v)} {d}s" for d, v in data.vocab.items()) + f" -> {data.spec.json_path}")
     return data
 
-def stage_figures_and_probe(cfg:SynthArtConfig, paths:Paths):
-    "The sample figure and the learnability probe of the corpus."
-    data = prepare_dataset(DatasetSpec.named(cfg.name, paths), seed=cfg.seed)
-    plot_samples(data, paths.figures/f"{cfg.name}_samples.png", cfg)
-    pr = probe_dimensions(data, seed=cfg.seed).assign(precision="fp64")   # scikit-learn on numpy float64: no network, no bf16
-    out = paths.results/f"{cfg.name}_probe.csv"
-    write_text_atomic(out, pr.to_csv(index=False, lineterminator="\n")); write_provenance(out, cfg, probe="logreg on 16x16 pixels + colour histograms", precision="fp64")
-    print(pr.to_string(index=False))
-def run_experiment(name:str, # notebook stem under nbs/experiments/
+def run_experiment(name:str, # notebook stem under nbs/experiments/ (or under `folder`)
                    paths:Paths, # the project (its root is passed to the notebook as `root`)
+                   folder:Path|None=None, # where the notebook is (default: the checkout's nbs/experiments/)
                    **params, # papermill parameters
                   ) -> Path:
-    "Execute `nbs/experiments/<name>.ipynb` with papermill; keep the executed copy under `results/notebooks/`."
+    "Execute an experiment notebook with papermill; keep the executed copy under `results/notebooks/`."
     import papermill as pm
-    src = project_root()/"nbs"/"experiments"/f"{name}.ipynb"
+    src = (Path(folder) if folder else code_root()/"nbs"/"experiments")/f"{name}.ipynb"
     if not src.exists(): raise ConfigError(f"no experiment notebook {src}")
     out = paths.results/"notebooks"/f"{name}.ipynb"; out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp.ipynb")
@@ -79,24 +80,6 @@ def run_experiment(name:str, # notebook stem under nbs/experiments/
     except pm.PapermillExecutionError as e:
         raise MyVLMArtError(f"experiment {name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} (executed copy: {tmp})") from None
     return out
-
-def stage_synthclip(cfg:SynthArtConfig, paths:Paths, seed:int, epochs:int|None=None, precision:str="auto"):
-    "Train (or reuse) the project's synthclip image tower on the corpus' train split (`epochs`: override, for smoke runs)."
-    from myvlm_art.synthclip import SynthClipConfig, ensure_synthclip, synthclip_is_current, synthclip_dir, train_fingerprint
-    data = prepare_dataset(DatasetSpec.named(cfg.name, paths), seed=cfg.seed)
-    sc = SynthClipConfig(seed=seed, precision=precision, **({"epochs": epochs} if epochs else {}))
-    if synthclip_is_current(synthclip_dir(paths), sc, train_fingerprint(data)): return "cached"
-    ensure_synthclip(data, sc, paths)
-
-def stage_align(cfg:SynthArtConfig, paths:Paths, seed:int, epochs:int=2, precision:str="auto"):
-    "Stage-1 alignment of the VLM's projector on SynthArt captions (or reuse a current one)."
-    from myvlm_art.vlm import VLMConfig, build_vlm
-    from myvlm_art.align import AlignConfig, ensure_aligned, align_is_current, align_dir, align_fingerprint
-    data = prepare_dataset(DatasetSpec.named(cfg.name, paths), seed=cfg.seed)
-    vlm = build_vlm(VLMConfig(precision=precision), paths)
-    acfg = AlignConfig(seed=seed, precision=precision, epochs=epochs)
-    if align_is_current(align_dir(paths), vlm, acfg, align_fingerprint(data)): return "cached"
-    ensure_aligned(vlm, data, acfg, paths)
 
 # %% ../nbs/90_cli.ipynb #b83bb039
 WALL_TIME_FIELDS = ("seconds", "train_seconds", "step_seconds", "stage_seconds")   # what two identical runs' records differ in
@@ -150,21 +133,55 @@ def cached_stage(paths:Paths, # the project (records under data/cache/stages/)
     return out
 
 # %% ../nbs/90_cli.ipynb #2242eedf
-STUDIES = ("prototypes", "gate", "signals", "training")   # studies/<name>.yaml, in the order the report runs them
+STUDY_FIELDS = ("encoder", "dims", "dims_reversed", "encoder_precision")   # what a study spec may say in braces
+_FIELD_RE = re.compile(r"\{(" + "|".join(STUDY_FIELDS) + r")\}")
 
-def stage_study(paths:Paths, name:str, base:dict, salt:str, max_runs:int|None=None, workers:int=1, force:bool=False,
-                threads:int|None=1):
-    "Run `studies/<name>.yaml` with `base` merged in (parameters its notebook lacks are dropped); 'cached' if every run was done."
-    from myvlm_art.runner import load_study, run_study, study_runs, notebook_parameters, StudySpec
-    spec = load_study(project_root()/"studies"/f"{name}.yaml")
-    known = notebook_parameters(project_root()/"nbs"/"experiments"/f"{spec.notebook}.ipynb")
+def study_fields(study:StudyConfig, precision:str="fp32") -> dict:
+    "The values of `STUDY_FIELDS` for a study run in `precision` (the encoder's: synthclip trains in it, the others encode in fp32)."
+    return {"encoder": study.encoder, "dims": ",".join(study.dims), "dims_reversed": ",".join(reversed(study.dims)),
+            "encoder_precision": precision if study.encoder == "synthclip" else "fp32"}
+
+def fill_study_fields(v, study:StudyConfig, precision:str="fp32"):
+    "A spec value with `{encoder}`, `{dims}`, `{dims_reversed}` and `{encoder_precision}` replaced (lists and mappings recursively)."
+    f = study_fields(study, precision)
+    if isinstance(v, str): return _FIELD_RE.sub(lambda m: f[m.group(1)], v)
+    if isinstance(v, list): return [fill_study_fields(x, study, precision) for x in v]
+    if isinstance(v, dict): return {k: fill_study_fields(x, study, precision) for k, x in v.items()}
+    return v
+
+def find_studies(folder:Path|str) -> list:
+    "Every `*.yaml` study spec in `folder`, in report order (`report.order`, then name); `ConfigError` for a bad spec."
+    from myvlm_art.runner import load_study
+    folder = Path(folder)
+    if not folder.is_dir(): raise ConfigError(f"studies: {folder} is not a folder of study specs")
+    specs = [load_study(f) for f in sorted(folder.glob("*.yaml"))]
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names): raise ConfigError(f"studies: {folder} has two specs named {next(n for n in names if names.count(n) > 1)!r}")
+    return sorted(specs, key=lambda s: (s.report.get("order", 1e9), s.name))
+
+def study_notebooks(spec, folder:Path) -> Path:
+    "The folder of a study's notebook: beside its spec when it is there, else the checkout's nbs/experiments/."
+    return folder if (folder/f"{spec.notebook}.ipynb").is_file() else code_root()/"nbs"/"experiments"
+
+def stage_study(paths:Paths, spec, base:dict, salt:str, max_runs:int|None=None, workers:int=1, force:bool=False,
+                threads:int|None=1, study:StudyConfig|None=None, context:dict|None=None, folder:Path|None=None):
+    "Run one study spec with the run's parameters `base` under it (the spec's own values win; parameters its notebook lacks are dropped); 'cached' if every run was done."
+    from myvlm_art.runner import run_study, study_runs, notebook_parameters, StudySpec, load_study
+    spec = load_study(spec); study = study or StudyConfig()
+    nbs = study_notebooks(spec, Path(folder or Path(spec.source).parent))
+    known = notebook_parameters(nbs/f"{spec.notebook}.ipynb")
     base = {k: v for k, v in base.items() if k in known}
-    runs = [r.params for r in study_runs(StudySpec(**{**spec.to_dict(), "base": {**spec.base, **base}}))]
+    prec = base.get("precision", "fp32")
+    sb, sr, sg = (fill_study_fields(x, study, prec) for x in (spec.base, spec.runs, spec.grid))
+    base = {k: v for k, v in base.items() if k not in sg}                    # what the spec sets itself (base, grid) wins ...
+    merged = {**{k: v for k, v in sb.items() if k not in base}, **{k: sb.get(k, v) for k, v in base.items()}}   # ... in the columns' usual order
+    runs = [r.params for r in study_runs(StudySpec(name=spec.name, notebook=spec.notebook, base=merged, grid=sg, runs=sr,
+                                                   description=spec.description, source=spec.source), nbs)]
     if max_runs: runs = runs[:max_runs]
     spec = StudySpec(name=spec.name, notebook=spec.notebook, description=spec.description, base={}, grid={}, runs=runs,
-                     source=spec.source)
-    res = run_study(spec, paths, workers=workers, progress=False, force=force, salt=salt, threads=threads)
-    print(f"study {name}: {len(res.ran)} run(s) executed, {len(res.skipped)} already done -> {res.path}")
+                     source=spec.source, report=spec.report)
+    res = run_study(spec, paths, workers=workers, progress=False, force=force, salt=salt, threads=threads, notebooks=nbs, context=context)
+    print(f"study {spec.name}: {len(res.ran)} run(s) executed, {len(res.skipped)} already done -> {res.path}")
     return "cached" if not res.ran else res
 
 # %% ../nbs/90_cli.ipynb #815151e2
@@ -185,21 +202,6 @@ def render_report(paths:Paths, # the project whose results the report gathers
     return out
 
 # %% ../nbs/90_cli.ipynb #40bf242f
-@dataclass
-class ReportPreset:
-    "The sizes of one `make report` run."
-    corpus: dict            # SynthArtConfig overrides
-    synthclip_epochs: int   # 0: the default config
-    align_epochs: int       # stage-1 alignment epochs
-    epochs_a: float         # concept training, Stage A
-    epochs_b: float         # concept training, Stage B
-    limit: int              # main table and baseline: first N test images (0: all)
-    per_class: int          # ablations: subset images per artist
-    steps_b: int            # training ablation: Stage-B steps of a retrain run
-    max_runs: int           # runs per study (0: all)
-
-PRESETS = {"full": ReportPreset({}, 0, 1, 1.0, 0.5, 0, 6, 8, 0),
-           "quick": ReportPreset(dict(n_images=240, image_size=64, minimal_pairs=12), 4, 1, 1.0, 0.5, 24, 2, 2, 2)}
 REPORT_GATE_KNOBS = ("delta", "top_k", "budget", "max_tokens", "fairness", "graph_alpha")   # `--gate` knobs (the main table and the gate studies)
 
 def parse_gate(items:list|None) -> dict:
@@ -215,60 +217,192 @@ def parse_gate(items:list|None) -> dict:
     config_from_dict(GateConfig, out, where="--gate").validate()
     return out
 
-def run_report(paths:Paths, # the project (the quick preset uses <data>/quick)
-               seed:int=0, quick:bool=False, force:bool=False,
+# %% ../nbs/90_cli.ipynb #aff339a9
+@dataclass
+class Run:
+    "One `report` run: the study, where it reads and writes, and the digests of what its stages have made so far."
+    paths: Paths                 # where this run writes (the quick preset: <project>/data/quick)
+    project: Paths               # the project (a real dataset lives under its data/ unless the config says where)
+    study: StudyConfig           # the study config
+    quick: bool = False          # the quick preset
+    force: bool = False          # rerun every stage
+    gate: dict = field(default_factory=dict)   # gate knobs for the main table and the studies
+    workers: int = 2             # study runs at once
+    precision: str = "fp32"      # the resolved precision of every stage
+    inputs: dict = field(default_factory=dict) # name -> digest: the config, the code, and what earlier stages made
+
+    @property
+    def preset(self) -> ReportPreset: return self.study.preset(self.quick)
+    @property
+    def spec(self) -> DatasetSpec: return self.study.dataset_spec(self.paths, self.project)
+    @property
+    def config_file(self) -> Path: return self.paths.results/"study_config.json"
+    @property
+    def studies_dir(self) -> Path:
+        p = Path(self.study.studies)
+        return p if p.is_absolute() else code_root()/p
+    def params(self) -> dict:
+        "Every papermill parameter the run sets (a notebook gets those it has)."
+        p = self.preset
+        return dict(seed=self.study.seed, synthclip_epochs=p.synthclip_epochs, align_epochs=p.align_epochs, epochs_a=p.epochs_a,
+                    epochs_b=p.epochs_b, per_class=p.per_class, steps_b=p.steps_b, precision=self.precision, limit=p.limit, **self.gate)
+    def encoders(self) -> str:
+        "The prototypes study's representations: the four of the embedded default, or the config's encoder beside the offline ones."
+        s = self.study
+        if s.embedded and s.encoder == "synthclip": return "effnet-lite0,magenta-style,synthclip,open_clip-random"
+        names = [s.encoder, "effnet-lite0", "magenta-style"] + (["synthclip"] if needs_synthclip(self) else [])
+        return ",".join(dict.fromkeys(names))
+
+def needs_synthclip(run:Run) -> bool:
+    "synthclip is trained when the embedded VLM (its vision tower) or the heads use it."
+    return run.study.embedded or run.study.encoder == "synthclip"
+
+# %% ../nbs/90_cli.ipynb #fbaa5e35
+def make_dataset(run:Run):
+    "SynthArt: generate it (unless current); a real dataset: validate it and save its split."
+    if run.study.is_synthart: return stage_synthart(run.study.synthart_config(run.quick), run.paths, run.force)
+    from myvlm_art.system import study_data
+    data = study_data(run.study, run.paths, run.project)
+    print(f"{run.study.dataset}: {len(data.records)} records, " + ", ".join(f"{len(v)} {d}s" for d, v in data.vocab.items()))
+
+def make_probe(run:Run):
+    "The sample figure and the learnability probe of the corpus."
+    from myvlm_art.system import study_data
+    data = study_data(run.study, run.paths, run.project)
+    name = run.spec.name
+    plot_samples(data, run.paths.figures/f"{name}_samples.png", run.study.to_dict(), dims=run.study.dims)
+    extra = tuple(d for d in SYNTHART_DIMENSIONS if d not in run.study.dims) if run.study.is_synthart else ()   # SynthArt: its emotion too
+    pr = probe_dimensions(data, dims=run.study.dims + extra, seed=run.study.seed).assign(precision="fp64")   # scikit-learn on numpy float64
+    out = run.paths.results/f"{name}_probe.csv"
+    cfg = run.study.synthart_config(run.quick) if run.study.is_synthart else run.study.to_dict()
+    write_text_atomic(out, pr.to_csv(index=False, lineterminator="\n")); write_provenance(out, cfg, probe="logreg on 16x16 pixels + colour histograms", precision="fp64")
+    print(pr.to_string(index=False))
+
+def make_synthclip(run:Run):
+    "Train (or reuse) the project's synthclip image tower on the corpus' train split."
+    from myvlm_art.synthclip import SynthClipConfig, ensure_synthclip, synthclip_is_current, synthclip_dir, train_fingerprint
+    from myvlm_art.system import study_data
+    data = study_data(run.study, run.paths, run.project); e = run.preset.synthclip_epochs
+    sc = SynthClipConfig(seed=run.study.seed, precision=run.precision, **({"epochs": e} if e else {}))
+    if synthclip_is_current(synthclip_dir(run.paths), sc, train_fingerprint(data)): return "cached"
+    ensure_synthclip(data, sc, run.paths)
+
+def make_align(run:Run):
+    "Stage-1 alignment of the embedded VLM's projector on captions from the dataset's own labels and evidence (or reuse a current one)."
+    from myvlm_art.align import AlignConfig, ensure_aligned, align_is_current, align_dir, align_fingerprint
+    from myvlm_art.system import study_data, study_vlm, study_captions
+    data = study_data(run.study, run.paths, run.project)
+    vlm = study_vlm(run.study, run.paths, run.precision)
+    acfg = AlignConfig(seed=run.study.seed, precision=run.precision, epochs=run.preset.align_epochs, captions=study_captions(run.study))
+    if align_is_current(align_dir(run.paths), vlm, acfg, align_fingerprint(data)): return "cached"
+    ensure_aligned(vlm, data, acfg, run.paths)
+
+def make_concepts(run:Run):
+    "Concept training, Stage A then B (or reuse current values)."
+    from myvlm_art.system import integrated_system
+    s = integrated_system(run.paths, train_config(run), run.preset.align_epochs, study=run.study, project=run.project)
+    return "cached" if not s.trained else None
+
+def train_config(run:Run):
+    "The main concept-training recipe of a run."
+    from myvlm_art.trainer import ConceptTrainConfig
+    p = run.preset
+    return ConceptTrainConfig(epochs_a=p.epochs_a, epochs_b=p.epochs_b, precision=run.precision, seed=run.study.seed, dims=run.study.dims)
+
+# %% ../nbs/90_cli.ipynb #81f8bdc8
+@dataclass
+class Stage:
+    "One step of the study: what it reads (its cache key), what it writes, and what makes it."
+    name: str                    # as the timings show it
+    reads: tuple                 # names in `Run.inputs` (the config, the code, what earlier stages made) its result depends on
+    writes: tuple                # files or folders it makes, relative to the run root ("{dataset}": the dataset's name)
+    make: str                    # "nb:<notebook>" (an experiment notebook, given the run's parameters) or a function of the `Run`
+    produces: str = ""           # the name later stages read the digest of its outputs under
+    when: str = ""               # "": always; "synthclip": when synthclip is needed; "embedded": with the embedded VLM only
+
+STAGE_FUNCTIONS = {"dataset": make_dataset, "probe": make_probe, "synthclip": make_synthclip, "align": make_align, "concepts": make_concepts}
+
+PIPELINE = (
+    Stage("dataset", ("config",), ("data/dataset",), "dataset", produces="corpus"),
+    Stage("dataset figure + probe", ("corpus", "code"), ("results/{dataset}_probe.csv", "figures/{dataset}_samples.png"), "probe"),
+    Stage("synthclip", ("corpus", "config"), ("data/models/synthclip",), "synthclip", produces="synthclip", when="synthclip"),
+    Stage("prototypes study", ("corpus", "synthclip", "config", "code"), ("results/prototypes.csv", "data/models/prototypes"), "nb:prototypes", produces="heads"),
+    Stage("VLM stage-1 alignment", ("corpus", "synthclip", "config"), ("data/models/align",), "align", produces="align", when="embedded"),
+    Stage("baseline", ("corpus", "synthclip", "heads", "align", "config", "code"), ("results/baseline.csv",), "nb:baseline"),
+    Stage("concept training", ("corpus", "synthclip", "heads", "align", "config"), ("data/models/concepts/values.safetensors",), "concepts", produces="concepts"),
+    Stage("main table", ("corpus", "synthclip", "heads", "align", "concepts", "config", "code"), ("results/main_table.csv",), "nb:main_table"),
+)
+UPSTREAM = ("corpus", "synthclip", "heads", "align", "concepts")   # what every study reads
+
+def stage_applies(stage:Stage, run:Run) -> bool:
+    "Whether a stage runs for this study (a llava-hf VLM skips stage 1; synthclip only when something uses it)."
+    return {"": True, "synthclip": needs_synthclip(run), "embedded": run.study.embedded}[stage.when]
+
+def stage_outputs(stage:Stage, run:Run) -> list:
+    "The stage's outputs as paths (a real dataset's split lives with the dataset)."
+    if stage.make == "dataset": return [run.spec.json_path, run.spec.splits_path]
+    return [run.paths.root/w.format(dataset=run.spec.name) for w in stage.writes]
+
+def run_stage(stage:Stage, run:Run, tm:StageTimer) -> None:
+    "Run one stage (or skip it while its key is current), then record the digest of what it made."
+    if not stage_applies(stage, run):
+        tm.rows.append({"stage": stage.name, "seconds": 0.0, "status": "skipped"}); print(f"[{stage.name}] skipped ({stage.when} not used)")
+        run.inputs[stage.produces] = "none"; return
+    outs = stage_outputs(stage, run)
+    if stage.make.startswith("nb:"):
+        nb = stage.make[3:]; folder = code_root()/"nbs"/"experiments"
+        from myvlm_art.runner import notebook_parameters
+        known = notebook_parameters(folder/f"{nb}.ipynb")
+        params = {k: v for k, v in {**run.params(), "config": str(run.config_file)}.items() if k in known}
+        if nb == "prototypes": params["encoders"] = run.encoders()
+        key = {"nb": sha256_file(folder/f"{nb}.ipynb"), "params": {k: v for k, v in params.items() if k != "config"}, **{r: run.inputs.get(r) for r in stage.reads}}
+        tm.run(stage.name, cached_stage, run.paths, stage.name, key, outs, run_experiment, nb, run.paths, force=run.force, **params)
+    elif stage.make == "dataset":
+        tm.run(stage.name, STAGE_FUNCTIONS["dataset"], run)
+    else:
+        key = {"preset": config_to_dict(run.preset), "precision": run.precision, **{r: run.inputs.get(r) for r in stage.reads}}
+        tm.run(stage.name, cached_stage, run.paths, stage.name.split()[0] if stage.make != "probe" else "probe", key, outs, STAGE_FUNCTIONS[stage.make], run, force=run.force)
+    if stage.produces: run.inputs[stage.produces] = artefact_digest(*outs)
+
+# %% ../nbs/90_cli.ipynb #8d4e794b
+def run_report(paths:Paths, # where the run writes (the quick preset: <project>/data/quick)
+               seed:int|None=None, quick:bool=False, force:bool=False,
                gate:dict|None=None, # gate knobs for the main table and the gate studies (see `parse_gate`)
                workers:int=2, # study runs at once (one CPU thread each)
-               precision:str="auto", # "auto" (bf16 only where native), "fp32" or "bf16": every stage, resolved once here
+               precision:str|None=None, # "auto", "fp32" or "bf16" (None: the config's): every stage, resolved once here
+               study:StudyConfig|None=None, # the study config (None: the embedded default, configs/synthart.yaml)
+               project:Paths|None=None, # the project (a real dataset lives under its data/; default: `paths`)
               ) -> pd.DataFrame:
-    "Every stage of the study, skipping those whose inputs did not change; per-stage timings to `results/timings.csv`."
-    from myvlm_art.synthclip import synthclip_dir
-    from myvlm_art.align import align_dir
-    from myvlm_art.trainer import ConceptTrainConfig, concepts_dir, integrated_system
-    pre, gate = PRESETS["quick" if quick else "full"], dict(gate or {})
-    cfg = SynthArtConfig(seed=seed, **pre.corpus).validate()
-    tm, code, R = StageTimer(), code_digest(), paths.results
-    prec = resolve_precision(precision)
-    print(f"precision: {prec}" + (f" ({precision})" if precision != "auto" else f" (auto: {bf16_blocker() or 'native bf16 here'})"), flush=True)
-    nb = lambda n: sha256_file(project_root()/"nbs"/"experiments"/f"{n}.ipynb")
-    tm.run("synthart", stage_synthart, cfg, paths, force)
-    spec = DatasetSpec.named(cfg.name, paths)
-    corpus = artefact_digest(spec.json_path, spec.targets_path, spec.splits_path)
-    tm.run("synthart figure + probe", cached_stage, paths, "probe", {"corpus": corpus, "code": code},
-           [R/f"{cfg.name}_probe.csv", paths.figures/f"{cfg.name}_samples.png"], stage_figures_and_probe, cfg, paths, force=force)
-    tm.run("synthclip", cached_stage, paths, "synthclip", {"corpus": corpus, "seed": seed, "epochs": pre.synthclip_epochs, "precision": prec},
-           [synthclip_dir(paths)], stage_synthclip, cfg, paths, seed, pre.synthclip_epochs or None, prec, force=force)
-    up = {"corpus": corpus, "synthclip": artefact_digest(synthclip_dir(paths))}
-    params = dict(seed=seed, synthclip_epochs=pre.synthclip_epochs, precision=prec)
-    tm.run("prototypes study", cached_stage, paths, "prototypes", {"nb": nb("prototypes"), "params": params, **up, "code": code},
-           [R/"prototypes.csv", paths.data/"models"/"prototypes"], run_experiment, "prototypes", paths, force=force, **params)
-    up["heads"] = artefact_digest(paths.data/"models"/"prototypes")
-    tm.run("VLM stage-1 alignment", cached_stage, paths, "align", {"corpus": corpus, "synthclip": up["synthclip"], "seed": seed, "epochs": pre.align_epochs, "precision": prec},
-           [align_dir(paths)], stage_align, cfg, paths, seed, pre.align_epochs, prec, force=force)
-    up["align"] = artefact_digest(align_dir(paths))
-    params = dict(seed=seed, align_epochs=pre.align_epochs, limit=pre.limit, precision=prec)
-    tm.run("baseline", cached_stage, paths, "baseline", {"nb": nb("baseline"), "params": params, **up, "code": code},
-           [R/"baseline.csv"], run_experiment, "baseline", paths, force=force, **params)
-    tcfg = ConceptTrainConfig(epochs_a=pre.epochs_a, epochs_b=pre.epochs_b, precision=prec, seed=seed)
-    def train(): return "cached" if not integrated_system(paths, tcfg, pre.align_epochs).trained else None
-    tm.run("concept training", cached_stage, paths, "concepts", {"train": config_to_dict(tcfg), **up},
-           [concepts_dir(paths)/"values.safetensors"], train, force=force)
-    up["concepts"] = artefact_digest(concepts_dir(paths))
-    params = dict(seed=seed, align_epochs=pre.align_epochs, limit=pre.limit, epochs_a=pre.epochs_a, epochs_b=pre.epochs_b, precision=prec, **gate)
-    tm.run("main table", cached_stage, paths, "main_table", {"nb": nb("main_table"), "params": params, **up, "code": code},
-           [R/"main_table.csv"], run_experiment, "main_table", paths, force=force, **params)
-    base = dict(seed=seed, synthclip_epochs=pre.synthclip_epochs, align_epochs=pre.align_epochs, epochs_a=pre.epochs_a,
-                epochs_b=pre.epochs_b, per_class=pre.per_class, steps_b=pre.steps_b, precision=prec)
-    salt = config_hash({**up, "code": code, "precision": prec}, 16)
-    for name in STUDIES:
-        b = {**base, **(gate if name in ("gate", "signals") else {})}
-        if name == "prototypes": b = {"seed": seed, "synthclip_epochs": pre.synthclip_epochs, "precision": prec}
-        tm.run(f"ablation: {name}", stage_study, paths, name, b, salt, pre.max_runs or None, workers, force)
-    inputs = artefact_digest(*[R/f for f in ("synthart_probe.csv", "prototypes.csv", "baseline.csv", "main_table.csv")],
-                             R/"studies", paths.figures)
-    tm.run("report", cached_stage, paths, "report", {"nb": nb("report"), "inputs": inputs, "code": code, "quick": quick, "precision": prec},
-           [R/"report"/"report.html"], render_report, paths, force=force, quick=quick)
-    t = tm.write(R/"timings.csv", {"seed": seed, "quick": quick, "gate": gate, "preset": config_to_dict(pre), "precision": prec}, precision=prec)
+    "Walk `PIPELINE`, then every study of the config's studies folder, then the report; per-stage timings to `results/timings.csv`."
+    study = study or StudyConfig().validate()
+    if seed is not None: study = dataclasses.replace(study, seed=seed)
+    if precision is not None: study = dataclasses.replace(study, precision=precision)
+    study.validate()
+    project = project or paths
+    prec = resolve_precision(study.precision)
+    run = Run(paths, project, study, quick, force, dict(gate or {}), workers, prec)
+    if not study.is_synthart: check_dataset_dimensions(study, run.spec)       # before anything is written
+    specs = find_studies(run.studies_dir)
+    print(f"precision: {prec}" + (f" ({study.precision})" if study.precision != "auto" else f" (auto: {bf16_blocker() or 'native bf16 here'})"), flush=True)
+    resolved = {**study.to_dict(), "data_dir": str(run.spec.json_path.parent.parent), "precision": prec}
+    write_json_atomic(run.config_file, resolved)                               # what every notebook reads (`config`)
+    tm, R = StageTimer(), paths.results
+    run.inputs.update(config=config_hash({**resolved, "data_dir": ""}, 16), code=code_digest())
+    for stage in PIPELINE: run_stage(stage, run, tm)
+    salt = config_hash({**{k: run.inputs[k] for k in UPSTREAM}, "code": run.inputs["code"], "precision": prec,
+                        **({"config": run.inputs["config"]} if study.to_dict() != StudyConfig(seed=study.seed, precision=study.precision).to_dict() else {})}, 16)
+    index = []
+    for spec in specs:
+        tm.run(f"ablation: {spec.name}", stage_study, paths, spec, run.params(), salt, run.preset.max_runs or None, workers, force,
+               study=study, context={"config": str(run.config_file)}, folder=run.studies_dir)
+        index.append({"name": spec.name, "notebook": spec.notebook, "description": spec.description, "report": spec.report,
+                      "notebook_path": str(study_notebooks(spec, run.studies_dir)/f"{spec.notebook}.ipynb")})
+    write_json_atomic(R/"studies"/"index.json", index)
+    inputs = artefact_digest(*[R/f for f in (f"{run.spec.name}_probe.csv", "prototypes.csv", "baseline.csv", "main_table.csv")], R/"studies", paths.figures)
+    tm.run("report", cached_stage, paths, "report", {"nb": sha256_file(code_root()/"nbs"/"experiments"/"report.ipynb"), "inputs": inputs,
+           "code": run.inputs["code"], "quick": quick, "precision": prec}, [R/"report"/"report.html"], render_report, paths, force=force, quick=quick)
+    t = tm.write(R/"timings.csv", {"seed": study.seed, "quick": quick, "gate": run.gate, "preset": config_to_dict(run.preset), "precision": prec,
+                                   "study": study.to_dict()}, precision=prec)
     print(f"report done in {t.seconds.iloc[-1]:.1f}s ({prec}); timings in {R/'timings.csv'}; report: {R/'report'/'report.html'}")
     return t
 
@@ -284,17 +418,20 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--dataset", required=True, help="name: reads data/dataset/<name>.json and <name>_targets.csv, images under data/images/<name>/")
     d.add_argument("--seed", type=int, default=0); d.add_argument("--on-error", choices=["raise", "skip"], default="raise")
     d.add_argument("--resplit", action="store_true")
-    r = sub.add_parser("report", help="run the whole study on the embedded default")
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--quick", action="store_true", help="a small corpus for a smoke run")
+    r = sub.add_parser("report", help="run the whole study (the embedded default, or the study a --config names)")
+    r.add_argument("--config", default=None, help="a study config (YAML; see configs/synthart.yaml, the default)")
+    r.add_argument("--root", default=None, help="the project folder: data/, results/ and figures/ (default: this checkout)")
+    r.add_argument("--seed", type=int, default=None, help="overrides the config's seed")
+    r.add_argument("--quick", action="store_true", help="the config's quick preset (a smoke run; under <root>/data/quick)")
     r.add_argument("--force", action="store_true", help="rerun every stage and repaint the corpus (trained models are still reused while their own config matches: delete data/models/<part> to retrain one)")
     r.add_argument("--gate", action="append", metavar="KNOB=VALUE", help=f"a gate knob for the main table and the gate studies (repeatable): {', '.join(REPORT_GATE_KNOBS)}")
     r.add_argument("--workers", type=int, default=2, help="study runs executed at once, one CPU thread each (results do not depend on it)")
-    r.add_argument("--precision", choices=list(PRECISIONS), default="auto", help="auto (default): bf16 only where this machine computes it natively, else fp32")
+    r.add_argument("--precision", choices=list(PRECISIONS), default=None, help="overrides the config's precision (default auto: bf16 only where this machine computes it natively, else fp32)")
     st = sub.add_parser("study", help="run a grid of papermill runs from a YAML spec (resumable; see 11_runner)")
     st.add_argument("spec", help="the study's YAML file: notebook, base, grid and/or runs")
     st.add_argument("--workers", type=int, default=1, help="runs executed at once (results do not depend on it)")
     st.add_argument("--force", action="store_true", help="execute every run again")
+    st.add_argument("--config", default=None, help="the study config whose {encoder}/{dims}/{dims_reversed} the spec may name (default: the embedded default's)")
     return p
 
 def _synthart_cfg(args) -> SynthArtConfig:
@@ -315,14 +452,19 @@ def main(argv:list|None=None) -> int:
             print(f"{args.dataset}: {len(data.records)} valid records ({len(data.records.attrs.get('skipped', []))} skipped); "
                   f"split {data.records.split.value_counts().to_dict()} -> {data.spec.splits_path}")
         elif args.cmd == "study":
-            from myvlm_art.runner import run_study
-            res = run_study(args.spec, paths, workers=args.workers, force=args.force)
+            from myvlm_art.runner import run_study, load_study
+            spec, study = load_study(args.spec), load_study_config(args.config)
+            spec = dataclasses.replace(spec, base=fill_study_fields(spec.base, study), grid=fill_study_fields(spec.grid, study), runs=fill_study_fields(spec.runs, study))
+            res = run_study(spec, paths, workers=args.workers, force=args.force, context={"config": args.config or ""})
             print(f"study {res.name}: {len(res.ran)} run(s) executed, {len(res.skipped)} already done; {len(res.table)} rows -> {res.path} ({res.seconds:.1f}s)")
         elif args.cmd == "report":
             gate = parse_gate(args.gate)
             if args.workers < 1: raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+            study = load_study_config(args.config)
+            if args.root: paths = Paths(Path(args.root).resolve())
+            project = paths
             if args.quick: paths = Paths(paths.data/"quick")      # a smoke run never overwrites the full run's data or results
-            run_report(paths, args.seed, args.quick, args.force, gate, args.workers, args.precision)
+            run_report(paths, args.seed, args.quick, args.force, gate, args.workers, args.precision, study, project)
     except MyVLMArtError as e:
         print(f"myvlm-art: error: {e}", file=sys.stderr)
         return 2

@@ -11,13 +11,13 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 import yaml
 from .core import *
-from .data import DatasetSpec, check_dataset_name
+from .data import DatasetSpec, check_dataset_name, DEFAULT_DIMENSIONS
 from .synthart import SynthArtConfig
 
 # %% auto #0
-__all__ = ['CAPTION_ROLES', 'DEFAULT_CAPTION_ROLES', 'DEFAULT_DIMENSION_LIST', 'PRESETS', 'ENCODER_KINDS', 'LLAVA_ARCHITECTURES',
-           'CONFIG_KEYS', 'Dimension', 'ReportPreset', 'parse_encoder', 'parse_vlm', 'StudyConfig', 'load_study_config',
-           'check_dataset_dimensions']
+__all__ = ['CAPTION_ROLES', 'DEFAULT_CAPTION_ROLES', 'DEFAULT_MENTIONS', 'DEFAULT_DIMENSION_LIST', 'PRESETS', 'ENCODER_KINDS',
+           'LLAVA_ARCHITECTURES', 'CONFIG_KEYS', 'Dimension', 'caption_rules', 'ReportPreset', 'parse_encoder',
+           'parse_vlm', 'StudyConfig', 'load_study_config', 'check_dataset_dimensions']
 
 # %% ../nbs/02b_config.ipynb #79f2acad
 CAPTION_ROLES = ("modifier", "noun", "by", "tag")     # how a stage-1 caption names a dimension, in the order its head is built
@@ -40,7 +40,13 @@ class Dimension:
     @property
     def role(self) -> str: return self.caption or DEFAULT_CAPTION_ROLES.get(self.name, "tag")
 
-DEFAULT_DIMENSION_LIST = (Dimension("artist", 0.15), Dimension("style", 0.35), Dimension("genre", 0.35))
+DEFAULT_MENTIONS = {"artist": 0.15}      # artists are named rarely; any other dimension at the Dimension default
+DEFAULT_DIMENSION_LIST = tuple(Dimension(d, DEFAULT_MENTIONS.get(d, 0.35)) for d in DEFAULT_DIMENSIONS)   # the one default list (01_data's)
+
+def caption_rules(dimensions) -> tuple:
+    "Stage-1 caption rules `(dim, mention, role)`, in the order a caption's head is built (modifiers, the noun, 'by', tags)."
+    order = {r: i for i, r in enumerate(CAPTION_ROLES)}
+    return tuple((d.name, d.mention, d.role) for d in sorted(dimensions, key=lambda d: order[d.role]))   # stable: ties keep their order
 
 # %% ../nbs/02b_config.ipynb #f0d80c1c
 @dataclass

@@ -325,7 +325,7 @@ def prepare_dataset(spec:DatasetSpec, # the dataset's files
     if missing: raise DataError(f"{spec.targets_path}: no target row for image {missing[0]!r} ({len(missing)} missing)")
     if spec.splits_path.exists() and not resplit: split = load_splits(spec.splits_path, recs)
     else:
-        split = stratified_split(recs, "artist", fractions, seed)
-        save_splits(spec.splits_path, recs, split, {"dataset": spec.name, "by": "artist", "fractions": list(fractions), "seed": seed})
+        split = stratified_split(recs, dims[0], fractions, seed)                 # by the first dimension (the artist by default)
+        save_splits(spec.splits_path, recs, split, {"dataset": spec.name, "by": dims[0], "fractions": list(fractions), "seed": seed})
     recs = recs.assign(split=split.values)
     return ArtData(spec, recs, tg.set_index("image_path").loc[recs.image].reset_index(), dims)

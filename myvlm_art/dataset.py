@@ -11,32 +11,48 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from .core import *
+from .data import DEFAULT_DIMENSIONS
 from .synthclip import _field, _evidence, _image_key
 
 # %% auto #0
-__all__ = ['PROMPTS', 'EVAL_KINDS', 'JSON_OPEN', 'JSON_CLOSE', 'DEFAULT_DIMS', 'STAGES', 'ROLES', 'prompt_for', 'prefill_for',
-           'label_words', 'reason_text', 'stage_b_kind', 'target_segments', 'ConceptDataConfig', 'ConceptCollate',
-           'insert_tokens', 'embed_with_images', 'inject_concepts', 'concept_inputs']
+__all__ = ['PROMPT_KINDS', 'EVAL_KINDS', 'JSON_OPEN', 'JSON_CLOSE', 'DEFAULT_DIMS', 'DIM_QUESTIONS', 'PROMPTS', 'STAGES', 'ROLES',
+           'prompt_for', 'prefill_for', 'label_words', 'reason_text', 'stage_b_kind', 'target_segments',
+           'ConceptDataConfig', 'ConceptCollate', 'insert_tokens', 'embed_with_images', 'inject_concepts',
+           'concept_inputs']
 
 # %% ../nbs/07_dataset.ipynb #f75471ff
-PROMPTS = {
-    "natural": "Look at this painting. In one short paragraph, say who painted it, in which style, and which genre it is, and explain the visual evidence.",
-    "structured": ("Look at this painting. Answer only with JSON between <json> and </json>, with the keys "
-                   "\"artist\", \"style\", \"genre\" and \"evidence\" (one sentence)."),
-    "keys": "Look at this painting. Name its artist, its style and its genre, one per line.",
-}
+PROMPT_KINDS = ("natural", "structured", "keys")
 EVAL_KINDS = ("natural", "structured")    # the prompts answers are evaluated under
 JSON_OPEN, JSON_CLOSE = "<json>", "</json>"
-DEFAULT_DIMS = ("artist", "style", "genre")
+DEFAULT_DIMS = DEFAULT_DIMENSIONS          # the default dimensions (01_data): one list
+DIM_QUESTIONS = {"artist": "who painted it", "style": "in which style", "genre": "which genre it is"}   # how the natural prompt asks for a dimension
 
-def prompt_for(kind:str) -> str:
-    "The prompt text of a prompt kind ('natural', 'structured' or 'keys')."
-    if kind not in PROMPTS: raise ConfigError(f"prompt must be one of {list(PROMPTS)}, got {kind!r}")
-    return PROMPTS[kind]
+def _listing(items:list, oxford:bool=False) -> str:
+    "'a', 'a and b', 'a, b and c' (with `oxford`: 'a, b, and c')."
+    if len(items) <= 2: return " and ".join(items)
+    return ", ".join(items[:-1]) + ("," if oxford else "") + " and " + items[-1]
+
+def prompt_for(kind:str, # 'natural', 'structured' or 'keys'
+               dims=DEFAULT_DIMS, # the study's dimensions, in order
+              ) -> str:
+    "The prompt text of a prompt kind, asking for each of `dims` (another dimension is asked for as 'its <name>')."
+    if kind not in PROMPT_KINDS: raise ConfigError(f"prompt must be one of {list(PROMPT_KINDS)}, got {kind!r}")
+    dims = tuple(dims)
+    if not dims: raise ConfigError("prompt_for: name at least one dimension")
+    words = [" ".join(str(d).replace("_", " ").split()) for d in dims]
+    if kind == "natural":
+        asks = [DIM_QUESTIONS.get(d, f"its {w}") for d, w in zip(dims, words)]
+        return f"Look at this painting. In one short paragraph, say {_listing(asks, oxford=True)}, and explain the visual evidence."
+    if kind == "structured":
+        return ("Look at this painting. Answer only with JSON between <json> and </json>, with the keys "
+                f"{_listing([f'{chr(34)}{d}{chr(34)}' for d in (*dims, 'evidence')])} (one sentence).")
+    return f"Look at this painting. Name {_listing([f'its {w}' for w in words])}, one per line."
+
+PROMPTS = {k: prompt_for(k) for k in PROMPT_KINDS}   # the prompts of the default dimensions
 
 def prefill_for(kind:str, dims=DEFAULT_DIMS) -> str:
     "The text the assistant's answer to prompt `kind` starts with (the structured answer's JSON opening)."
-    prompt_for(kind)
+    prompt_for(kind, dims)
     return f'{JSON_OPEN}{{"{dims[0]}": "' if kind == "structured" else ""
 
 # %% ../nbs/07_dataset.ipynb #0405e343
@@ -51,8 +67,9 @@ def reason_text(record, # a record with `evidence` phrases
                 tokenizer=None, # if given, phrases are dropped from the end until the text has at most `max_tokens` tokens
                 max_tokens:int=64, # the reason's token budget
                ) -> str:
-    "The reason of a Stage-B target: the record's evidence phrases, joined."
-    ev = _evidence(record)
+    "The reason of a Stage-B target: the record's evidence phrases, joined ('' for a record without evidence: its target has keys only)."
+    try: ev = _evidence(record)
+    except DataError: return ""        # a real dataset's empty target_reason: Stage B trains its keys, not a reason
     join = lambda ps: ps[0] if len(ps) == 1 else ", ".join(ps[:-1]) + " and " + ps[-1]
     while tokenizer is not None and len(ev) > 1 and len(tokenizer(" " + join(ev), add_special_tokens=False).input_ids) > max_tokens:
         ev = ev[:-1]
@@ -126,7 +143,7 @@ class ConceptCollate:
         "Token ids of the chat prompt of `kind` with the image slots expanded and the prefill (cached)."
         if kind not in self._prompt:
             v, T = self.vlm, self.vlm.n_image_tokens
-            text = v.chat_text(prompt_for(kind), image=True, system=self.cfg.system).replace(v.image_token, v.image_token * T)
+            text = v.chat_text(prompt_for(kind, self.cfg.dims), image=True, system=self.cfg.system).replace(v.image_token, v.image_token * T)
             bos = v.tokenizer.bos_token
             ids = v.tokenizer(text, add_special_tokens=not (bos and text.startswith(bos))).input_ids
             ids += v.tokenizer(prefill_for(kind, self.cfg.dims), add_special_tokens=False).input_ids if prefill_for(kind, self.cfg.dims) else []

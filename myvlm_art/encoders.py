@@ -192,7 +192,9 @@ class OpenClipEncoder(Encoder):
                 ):
         import open_clip, torch
         checkpoint = Path(checkpoint)
-        if arch not in open_clip.list_models(): raise ConfigError(f"open_clip: unknown architecture {arch!r}")
+        side = checkpoint.parent/f"{arch}.json"             # a custom architecture: its open_clip model config beside the weights
+        if arch not in open_clip.list_models() and side.is_file(): open_clip.add_model_config(side)
+        if arch not in open_clip.list_models(): raise ConfigError(f"open_clip: unknown architecture {arch!r} (not built into open_clip, and no {side.name} beside the checkpoint)")
         if not checkpoint.is_file(): raise CheckpointError(f"{checkpoint}: OpenCLIP checkpoint not found")
         try: self.model = open_clip.create_model(arch, pretrained=str(checkpoint), weights_only=True)
         except (RuntimeError, ValueError, KeyError) as e:

@@ -10,6 +10,7 @@ import functools, math
 from dataclasses import dataclass, field
 import numpy as np, pandas as pd, torch
 from .core import *
+from .data import DEFAULT_DIMENSIONS
 from .prototypes import dim_slices, concept_index
 
 # %% auto #0
@@ -26,7 +27,7 @@ class GateConfig:
     budget: int = 3                 # B: at most this many concepts per image
     max_tokens: int = 4             # tokens per concept at signal 1
     fairness: bool = True           # each dimension's top-1 first, in priority order
-    priority: tuple[str, ...] = ("artist", "style", "genre")  # dimension order for fairness
+    priority: tuple[str, ...] = DEFAULT_DIMENSIONS  # dimension order for fairness (a study: its config's order)
     thresholds: dict|None = None    # {dim: τ} calibrated on the validation split (None: `tau` everywhere)
     graph_alpha: float = 0.0        # graph-consistent gating: weight of co-occurrence evidence (0: off)
 

@@ -13,13 +13,14 @@ from pathlib import Path
 from .core import *
 
 # %% auto #0
-__all__ = ['DECODING', 'aliases_for', 'AliasMatcher', 'extract_json', 'parse_structured', 'parse_natural', 'parse_answer',
-           'integrated_inputs', 'answers_key', 'generate_answers', 'gate_names', 'answer_table', 'PROMPTS',
-           'EVAL_KINDS', 'JSON_OPEN', 'JSON_CLOSE', 'prompt_for', 'prefill_for']
+__all__ = ['PERSON_DIMS', 'DECODING', 'aliases_for', 'AliasMatcher', 'extract_json', 'parse_structured', 'parse_natural',
+           'parse_answer', 'integrated_inputs', 'answers_key', 'generate_answers', 'gate_names', 'answer_table',
+           'PROMPTS', 'PROMPT_KINDS', 'EVAL_KINDS', 'JSON_OPEN', 'JSON_CLOSE', 'DEFAULT_DIMS', 'prompt_for',
+           'prefill_for']
 
 # %% ../nbs/09_reasoning.ipynb #5f4ab94c
-from .dataset import PROMPTS, EVAL_KINDS, JSON_OPEN, JSON_CLOSE, prompt_for, prefill_for, inject_concepts
-_all_ = ["PROMPTS", "EVAL_KINDS", "JSON_OPEN", "JSON_CLOSE", "prompt_for", "prefill_for"]
+from .dataset import PROMPTS, PROMPT_KINDS, EVAL_KINDS, JSON_OPEN, JSON_CLOSE, DEFAULT_DIMS, prompt_for, prefill_for, inject_concepts
+_all_ = ["PROMPTS", "PROMPT_KINDS", "EVAL_KINDS", "JSON_OPEN", "JSON_CLOSE", "DEFAULT_DIMS", "prompt_for", "prefill_for"]
 
 # %% ../nbs/09_reasoning.ipynb #281534a8
 def _variants(s:str) -> set:
@@ -28,25 +29,32 @@ def _variants(s:str) -> set:
     out |= {v.replace("color", "colour") for v in out} | {v.replace("colour", "color") for v in out}
     return out
 
+PERSON_DIMS = ("artist",)   # dimensions whose concepts are people: a surname alone names one
+
 def aliases_for(dim:str, # the dimension ("artist", "style", "genre", …)
                 name:str, # the canonical concept name
+                person:bool|None=None, # are the concepts people (surname alias, no plurals)? None: `dim in PERSON_DIMS`
                ) -> list[str]:
     "Lower-case aliases of a concept, longest first (none for a name that is only spaces or underscores)."
     base = _variants(name) - {""}; out = set(base)
+    person = dim in PERSON_DIMS if person is None else person
     for b in base:
         words = b.split()
-        if dim == "artist" and len(words) > 1: out.add(words[-1])                        # surname
+        if person and len(words) > 1: out.add(words[-1])                                 # surname
         if b.endswith("ism"): out |= {b[:-3] + "ist", b[:-3] + "ists", b[:-3] + "istic"}   # cubism -> cubist(s)
-        if dim != "artist":
+        if not person:
             out.add(b + "s"); out.add(b + "es") if b.endswith(("sh", "ch")) else None
             if b.endswith("abstraction"): out.add(b[:-len("abstraction")] + "abstract")
     return sorted((a for a in out if a.strip()), key=lambda a: (-len(a), a))
 
 class AliasMatcher:
     "Find the concepts a text names, per dimension."
-    def __init__(self, vocab:dict): # {dim: [concept names]}
+    def __init__(self, vocab:dict, # {dim: [concept names]}
+                 persons=None, # the dimensions whose concepts are people (default: `PERSON_DIMS`)
+                ):
         self.vocab = {d: list(v) for d, v in vocab.items()}
-        entries = [(a, d, n) for d, names in self.vocab.items() for n in names for a in aliases_for(d, n)]
+        persons = PERSON_DIMS if persons is None else tuple(persons)
+        entries = [(a, d, n) for d, names in self.vocab.items() for n in names for a in aliases_for(d, n, d in persons)]
         owners = {}
         for a, d, n in entries: owners.setdefault(a, set()).add((d, n))
         self.alias = {a: next(iter(o)) for a, o in owners.items() if len(o) == 1}   # an alias shared by two concepts names neither
@@ -142,11 +150,11 @@ def integrated_inputs(vlm, # the VLM
                                                      x["attention_mask"], x["image_positions"], signals, fill={"input_ids": pad})
     return {**x, **seq, "attention_mask": mask, "concept_positions": positions, "gate": gate}
 
-def answers_key(vlm, images:list, kind:str, batch_size:int, max_new_tokens:int, layer=None, signals=None) -> str:
+def answers_key(vlm, images:list, kind:str, batch_size:int, max_new_tokens:int, layer=None, signals=None, dims=DEFAULT_DIMS) -> str:
     "The cache key of one run of `generate_answers`: a hash of everything that decides its answers."
     from myvlm_art.align import frozen_digest
-    parts = {"vlm": frozen_digest(vlm, include_projector=True), "dtype": str(vlm.dtype), "attention": vlm.attn_implementation, "kind": kind, "prompt": prompt_for(kind),
-             "prefill": prefill_for(kind), "decoding": DECODING, "batch_size": batch_size, "max_new_tokens": max_new_tokens,
+    parts = {"vlm": frozen_digest(vlm, include_projector=True), "dtype": str(vlm.dtype), "attention": vlm.attn_implementation, "kind": kind, "prompt": prompt_for(kind, dims),
+             "prefill": prefill_for(kind, dims), "decoding": DECODING, "batch_size": batch_size, "max_new_tokens": max_new_tokens,
              "images": [sha256_file(p) if isinstance(p, (str, Path)) else sha256_bytes(np.asarray(p).tobytes()) for p in images]}
     if layer is not None:
         parts.update(values=sha256_bytes(layer.values.detach().float().cpu().numpy().tobytes()), gate=config_to_dict(layer.cfg),
@@ -162,16 +170,17 @@ def generate_answers(vlm, # a `myvlm_art.vlm.VLM`
                      layer=None, # a trained `MultiTokenConceptLayer` (integrated system), or None (baseline)
                      signals=None, # [n_images, N] signals of the images (integrated system)
                      cache:Path|str|None=None, # folder of cached runs (None: no cache)
+                     dims=DEFAULT_DIMS, # the dimensions the prompt asks for
                     ) -> list[str]:
     "The VLM's greedy answers to prompt `kind` for every image, prefill included."
     from tqdm.auto import tqdm
-    prompt, prefill = prompt_for(kind), prefill_for(kind)
+    prompt, prefill = prompt_for(kind, dims), prefill_for(kind, dims)
     if batch_size < 1: raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     if layer is not None and (signals is None or len(signals) != len(images)):
         raise DataError(f"the integrated system needs one signal row per image ({len(images)} images, {None if signals is None else len(signals)} rows)")
     hit = None
     if cache is not None:
-        hit = Path(cache)/f"{answers_key(vlm, images, kind, batch_size, max_new_tokens, layer, signals)}.json"
+        hit = Path(cache)/f"{answers_key(vlm, images, kind, batch_size, max_new_tokens, layer, signals, dims)}.json"
         if hit.is_file():
             try:
                 got = json.loads(hit.read_text())

@@ -17,12 +17,13 @@ from .core import *
 from .core import _check_type
 
 # %% auto #0
-__all__ = ['OUT_PARAM', 'SPEC_KEYS', 'EXPRESSION', 'StudySpec', 'load_study', 'notebook_parameters', 'run_id', 'StudyRun',
-           'study_runs', 'gather_study', 'StudyError', 'StudyResult', 'study_dir', 'run_study']
+__all__ = ['OUT_PARAM', 'SPEC_KEYS', 'REPORT_KEYS', 'EXPRESSION', 'StudySpec', 'load_study', 'notebook_parameters', 'run_id',
+           'StudyRun', 'study_runs', 'gather_study', 'StudyError', 'StudyResult', 'study_dir', 'run_study']
 
 # %% ../nbs/11_runner.ipynb #9cc5b621
 OUT_PARAM = "out"   # the parameter through which the runner tells a notebook where to write its results table
-SPEC_KEYS = ("name", "notebook", "description", "base", "grid", "runs")
+SPEC_KEYS = ("name", "notebook", "description", "base", "grid", "runs", "report")
+REPORT_KEYS = ("title", "order", "view", "text")   # a spec's `report` block: how the report shows the study
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 # %% ../nbs/11_runner.ipynb #f7711419
@@ -36,6 +37,7 @@ class StudySpec:
     runs: list = field(default_factory=list)    # explicit parameter dicts, each merged over `base`
     description: str = ""                       # free text, kept in the provenance
     source: str = "study spec"                  # where the spec came from (named in errors)
+    report: dict = field(default_factory=dict)  # how the report shows it: title, order (among the studies), view, text
 
     def to_dict(self) -> dict:
         "The spec as written (what the provenance records)."
@@ -103,7 +105,14 @@ def load_study(spec:str|Path|dict|StudySpec, # a YAML file, or its content as a 
     if runs is not None:
         if not isinstance(runs, list) or not runs: raise ConfigError(f"{src}: runs: expected a non-empty list of parameter mappings, got {runs!r}")
         runs = [_params(r if r is not None else {}, f"{src}: runs[{i}]") for i, r in enumerate(runs)]
-    return StudySpec(name=name, notebook=nb, base=base, grid=grid or {}, runs=runs or [], description=desc, source=src)
+    rep = d.get("report") or {}
+    if not isinstance(rep, dict): raise ConfigError(f"{src}: report: expected a mapping with keys {list(REPORT_KEYS)}, got {rep!r}")
+    bad = sorted(map(str, set(rep) - set(REPORT_KEYS)))
+    if bad: raise ConfigError(f"{src}: report: unknown key {bad[0]!r}; known: {list(REPORT_KEYS)}")
+    if "order" in rep and (isinstance(rep["order"], bool) or not isinstance(rep["order"], (int, float))): raise ConfigError(f"{src}: report.order: expected a number, got {rep['order']!r}")
+    for k in ("title", "view", "text"):
+        if k in rep and not isinstance(rep[k], str): raise ConfigError(f"{src}: report.{k}: expected text, got {rep[k]!r}")
+    return StudySpec(name=name, notebook=nb, base=base, grid=grid or {}, runs=runs or [], description=desc, source=src, report=dict(rep))
 
 # %% ../nbs/11_runner.ipynb #3cdcb56c
 class _Expr:
@@ -332,6 +341,7 @@ def run_study(spec:str|Path|dict|StudySpec, # a YAML spec file, or its content a
               notebooks:Path|str|None=None, # folder holding the experiment notebooks (default: <project>/nbs/experiments/)
               salt:str="", # folded into every run id: a digest of the inputs the runs read (the report's upstream artefacts)
               threads:int|None=None, # CPU threads per run (set it when workers > 1 share few cores; results then do not depend on workers)
+              context:dict|None=None, # parameters every run gets that are not part of its settings (e.g. the study config): not in run ids or tables
              ) -> StudyResult:
     "Execute a study's runs with papermill (skipping those already done) and gather `results/studies/<name>.csv`."
     t0 = time.perf_counter()
@@ -343,7 +353,8 @@ def run_study(spec:str|Path|dict|StudySpec, # a YAML spec file, or its content a
     out = paths.results/"studies"/f"{spec.name}.csv"
     meta = {"study": spec.name, "notebook": spec.notebook, "notebook_sha256": sha256_file(nb), **({"inputs": str(salt)} if salt else {})}
     def job(r):
-        ps = {**({"root": str(paths.root)} if "root" in defaults and "root" not in r.params else {}), **r.params}
+        ctx = {k: v for k, v in {"root": str(paths.root), **(context or {})}.items() if k in defaults and k not in r.params}
+        ps = {**ctx, **r.params}
         return (str(nb), r.run_id, ps, str(rdir), meta, threads)
     with _study_lock(sdir/".lock", spec.name):
         for t in rdir.glob(".*.tmp.*"): t.unlink(missing_ok=True)       # leftovers of dead attempts (we hold the lock)

@@ -79,7 +79,7 @@ def score_candidates(vlm, # the VLM
         raise DataError(f"the integrated system needs one signal row per image ({len(images)} images)")
     ids, scored, rows = _all_candidates(vlm.tokenizer, concepts)
     flat = np.zeros((len(images), len(ids)), dtype=np.float64)
-    prompt, folder = prompt_for(kind), None if cache is None else Path(cache)
+    prompt, folder = prompt_for(kind, tuple(concepts)), None if cache is None else Path(cache)   # the prompt asks for the candidates' dimensions
     if folder is not None: folder.mkdir(parents=True, exist_ok=True)
     hits = 0
     if folder is not None:                       # once per call: the weights (a projector may have been loaded since the last call)

@@ -754,23 +754,27 @@ def _first_image(df:pd.DataFrame, **where) -> str|None:
     hits = df.image[m]
     return None if hits.empty else sorted(hits)[0]
 
-def _genre_example(df:pd.DataFrame, genre:str) -> str|None:
-    "An image of `genre` in a style where the layout shows (colour field and hard-edged grids hide it)."
-    for s in ("cubism", "impressionism", "pointillism", "expressionism"):
-        hit = _first_image(df, genre=genre, style=s)
-        if hit: return hit
-    return _first_image(df, genre=genre)
+def _genre_example(df:pd.DataFrame, genre:str, dim:str="genre") -> str|None:
+    "An image of `genre` in a style where the layout shows (colour field and hard-edged grids hide it); another dataset's first image of it."
+    if dim == "genre" and "style" in df.columns:
+        for s in ("cubism", "impressionism", "pointillism", "expressionism"):
+            hit = _first_image(df, genre=genre, style=s)
+            if hit: return hit
+    return _first_image(df, **{dim: genre})
 
 def plot_samples(data:ArtData, # a validated dataset
                  out:Path|str|None=None, # PNG to write atomically (with provenance); None: just return the figure
                  config=None, # what made the corpus (recorded in the provenance)
+                 dims=None, # grid rows, grid columns, then one row per further dimension (default: the dataset's; SynthArt: artist × style + genres)
                 ):
-    "Artist × style grid of sample images (blank: a style outside the artist's periods) plus one row of genres."
+    "First × second dimension grid of sample images (blank: no such image, e.g. a style outside the artist's periods), then one row per further dimension."
     import matplotlib; import matplotlib.pyplot as plt
     df, root = data.records.sort_values("image"), data.spec.images_root
-    artists, styles, genres = data.vocab["artist"], data.vocab["style"], data.vocab["genre"]
-    ncol = max(len(styles), len(genres))
-    fig, axs = plt.subplots(len(artists) + 1, ncol, figsize=(1.25 * ncol + 1.2, 1.25 * (len(artists) + 1) + 0.6), squeeze=False)
+    ds = list(dims or data.dims); d0, d1 = (ds + ds[-1:])[:2]; rest = ds[2:] or [d1]
+    artists, styles = data.vocab[d0], data.vocab[d1]
+    ncol = max([len(styles)] + [len(data.vocab[d]) for d in rest])
+    nrow = len(artists) + len(rest)
+    fig, axs = plt.subplots(nrow, ncol, figsize=(1.25 * ncol + 1.2, 1.25 * nrow + 0.6), squeeze=False)
     def show(ax, rel, title=None):
         ax.set_xticks([]); ax.set_yticks([])
         for s in ax.spines.values(): s.set_visible(False)
@@ -779,14 +783,18 @@ def plot_samples(data:ArtData, # a validated dataset
         if title: ax.set_title(title, fontsize=7)
     for r, a in enumerate(artists):
         for c in range(ncol):
-            show(axs[r, c], _first_image(df, artist=a, style=styles[c]) if c < len(styles) else None,
+            show(axs[r, c], _first_image(df, **{d0: a, d1: styles[c]}) if c < len(styles) else None,
                  styles[c].replace("_", " ") if r == 0 and c < len(styles) else None)
         axs[r, 0].set_ylabel(a, fontsize=7, rotation=0, ha="right", va="center")
-    for c in range(ncol):
-        show(axs[-1, c], _genre_example(df, genres[c]) if c < len(genres) else None, None)
-        if c < len(genres): axs[-1, c].set_xlabel(genres[c].replace("_", " "), fontsize=7)
-    axs[-1, 0].set_ylabel("genres", fontsize=7, rotation=0, ha="right", va="center", fontweight="bold")
-    fig.suptitle(f"{data.spec.name}: artists × styles (blank = not one of the artist's periods), and one row of genres", fontsize=8)
+    for k, d in enumerate(rest):
+        row, names = len(artists) + k, data.vocab[d]
+        for c in range(ncol):
+            show(axs[row, c], _genre_example(df, names[c], d) if c < len(names) else None, None)
+            if c < len(names): axs[row, c].set_xlabel(str(names[c]).replace("_", " "), fontsize=7)
+        axs[row, 0].set_ylabel(f"{d}s", fontsize=7, rotation=0, ha="right", va="center", fontweight="bold")
+    blank = "not one of the artist's periods" if (d0, d1) == ("artist", "style") else "no such image"
+    rows = f"one row of {rest[0]}s" if len(rest) == 1 else "one row each of " + ", ".join(f"{d}s" for d in rest)
+    fig.suptitle(f"{data.spec.name}: {d0}s × {d1}s (blank = {blank}), and {rows}", fontsize=8)
     fig.tight_layout()
     if out is not None:
         save_figure(fig, out, config)

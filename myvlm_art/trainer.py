@@ -21,43 +21,12 @@ from .align import (train_precision, epoch_order, frozen_digest, _accelerator, _
 from .vlm import _positions, resolve_attention
 
 # %% auto #0
-__all__ = ['RESUME_FREE', 'STAGE_A_VALUES', 'CONCEPT_FILES', 'prototype_signals', 'signals_fingerprint', 'ConceptTrainConfig',
-           'weighted_loss', 'attention_penalty', 'save_values', 'load_values', 'save_concept_checkpoint',
-           'load_concept_checkpoint', 'deterministic_algorithms', 'train_concepts', 'concepts_dir',
-           'concepts_are_current', 'load_stage_values', 'ensure_concepts', 'IntegratedSystem', 'integrated_system']
+__all__ = ['RESUME_FREE', 'STAGE_A_VALUES', 'CONCEPT_FILES', 'signals_fingerprint', 'ConceptTrainConfig', 'weighted_loss',
+           'attention_penalty', 'save_values', 'load_values', 'save_concept_checkpoint', 'load_concept_checkpoint',
+           'deterministic_algorithms', 'train_concepts', 'concepts_dir', 'concepts_are_current', 'load_stage_values',
+           'ensure_concepts']
 
 # %% ../nbs/08_trainer.ipynb #0518f296
-def prototype_signals(data:ArtData, # the corpus
-                      paths:Paths, # project paths (heads under data/models/prototypes, features under data/cache)
-                      encoder:str="synthclip", # the image encoder of the head
-                      dims=DEFAULT_DIMS, # the head's dimensions
-                      temperature:float=1.0, # signal temperature
-                      seed:int=0, # prototype training seed (when a head is trained here)
-                      progress:bool=True,
-                      normalise:str="zscore", # similarity normalisation before the sigmoid ("zscore" or "none")
-                     ) -> tuple[dict, dict, dict, PrototypeHead]:
-    "`(signals {image: [N]}, thresholds {dim: τ}, concepts {dim: names}, head)` for every record of `data`."
-    from myvlm_art.encoders import get_encoder, encode_paths, FeatureCache
-    recs = data.records
-    missing = [d for d in dims if d not in recs.columns]
-    if missing: raise ConfigError(f"{data.spec.name}: no dimension {missing[0]!r} (has {list(data.dims)})")
-    enc = get_encoder(encoder, paths)
-    X = encode_paths(enc, [data.spec.images_root/p for p in recs.image], FeatureCache(paths.cache/"features"), progress=progress)
-    hfile = paths.data/"models"/"prototypes"/f"{encoder.replace(':', '_').replace('/', '_')}.safetensors"
-    tr, va = (recs.split == "train").values, (recs.split == "val").values
-    head = None
-    if hfile.is_file():
-        head = PrototypeHead.load(hfile, dims=dims)
-        if head.encoder != encoder or {d: sorted(v) for d, v in head.concepts.items()} != {d: sorted(recs[d].astype(str).unique()) for d in dims}:
-            logger.warning(f"{hfile}: made for other data or encoder; training a new head"); head = None
-    if head is None:
-        head = PrototypeHead.from_means(X[tr], recs[tr], dims, encoder)
-        head = PrototypeTrainer(PrototypeConfig(seed=seed)).fit(head, X[tr], recs[tr])
-        head = PrototypeHead.load(head.save(hfile), dims=dims)       # as every later call will see it (bit for bit)
-    S = export_signals(head, X, temperature, normalise)
-    th = calibrate_thresholds(S[va], recs[va], head.concepts) if va.any() else {d: {"threshold": 0.75} for d in dims}
-    return ({str(im): S[i] for i, im in enumerate(recs.image)}, {d: v["threshold"] for d, v in th.items()}, head.concepts, head)
-
 def signals_fingerprint(signals:dict) -> str:
     "SHA-256 (16 hex) of the signals of every image, in image order."
     h = hashlib.sha256()
@@ -349,41 +318,3 @@ def ensure_concepts(vlm, layer, data:ArtData, signals:dict, cfg:ConceptTrainConf
     load_values(out/"values.safetensors", layer)
     return out
 
-@dataclass
-class IntegratedSystem:
-    "Everything the integrated system's experiments share: the corpus, the frozen VLM, the signals and the trained gate."
-    data: ArtData              # the corpus
-    vlm: object                # the frozen VLM (stage-1 projector loaded)
-    signals: dict              # {image: [N]} training signals (temperature 1, z-score)
-    thresholds: dict           # {dim: τ} calibrated on the validation split
-    concepts: dict             # {dim: [names]}
-    head: PrototypeHead        # the prototype head that made the signals
-    layer: MultiTokenConceptLayer  # the gate with the trained values (the training gate)
-    train: ConceptTrainConfig  # the recipe that trained it
-    trained: bool              # True when this call trained the values (False: reused)
-
-def integrated_system(paths:Paths, # the project
-                      train:ConceptTrainConfig|None=None, # the concept-training recipe (precision and seed included)
-                      align_epochs:int=1, # stage-1 alignment epochs of the projector to use (0: no alignment, e.g. a tiny VLM)
-                      encoder:str="synthclip", # the prototype heads' image encoder
-                      dims=DEFAULT_DIMS, # the dimensions the gate handles
-                      vlm=None, # a VLM to use (default: SmolLM2 + synthclip, built from `paths`)
-                      dataset:str="synthart", # the dataset name under data/dataset/
-                      progress:bool=True,
-                     ) -> IntegratedSystem:
-    "Build (or reuse) every stage up to trained concept values: corpus, VLM + projector, signals, gate, Stage A + B."
-    from myvlm_art.data import prepare_dataset, DatasetSpec
-    train = (train or ConceptTrainConfig()).validate()
-    data = prepare_dataset(DatasetSpec.named(dataset, paths), seed=train.seed)
-    if vlm is None:
-        from myvlm_art.vlm import VLMConfig, build_vlm
-        vlm = build_vlm(VLMConfig(precision=train.precision), paths)
-    train = dataclasses.replace(train, precision=train_precision(train.precision, vlm))   # "auto" settled once, for every stage below
-    if align_epochs:
-        from myvlm_art.align import AlignConfig, ensure_aligned
-        ensure_aligned(vlm, data, AlignConfig(seed=train.seed, precision=train.precision, epochs=align_epochs), paths)
-    signals, thresholds, concepts, head = prototype_signals(data, paths, encoder, tuple(dims), seed=train.seed, progress=progress)
-    layer = MultiTokenConceptLayer(concepts, vlm.hidden_size, GateConfig(thresholds=thresholds), seed=train.seed)
-    trained = not concepts_are_current(concepts_dir(paths), vlm, layer, data, signals, train)
-    ensure_concepts(vlm, layer, data, signals, train, paths, progress=progress)
-    return IntegratedSystem(data, vlm, signals, thresholds, concepts, head, layer, train, trained)
