@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.myvlm-art-installed
-SEED   ?= 0
+# CONFIG: a study config (YAML; default configs/synthart.yaml, the embedded default); SEED: overrides its seed
 # PRECISION: auto (default: bf16 only where this machine computes it natively), fp32 or bf16
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml requirements/lock.txt requirements/nodeps.txt
 	@touch $@
 
 report: setup
-	$(BIN)/myvlm-art report --seed $(SEED) $(if $(QUICK),--quick) $(foreach g,$(GATE),--gate $(g)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(PRECISION),--precision $(PRECISION))
+	$(BIN)/myvlm-art report $(if $(CONFIG),--config $(CONFIG)) $(if $(SEED),--seed $(SEED)) $(if $(QUICK),--quick) $(foreach g,$(GATE),--gate $(g)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(PRECISION),--precision $(PRECISION))
 
 # headless Chromium for the report check in tests/test_report_html.py (Debian's package)
 SUDO := $(if $(filter 0,$(shell id -u)),,$(shell command -v sudo))

@@ -38,7 +38,7 @@ def setup(tmp_path_factory):
     from myvlm_art.synthart import SynthArtConfig, generate_synthart
     from myvlm_art.synthclip import SynthClipConfig, ensure_synthclip
     from myvlm_art.vlm import SMOLLM2_DIRNAME, ensure_smollm2, write_tiny_parts
-    from myvlm_art.trainer import prototype_signals
+    from myvlm_art.system import prototype_signals
     root = tmp_path_factory.mktemp("interrupt"); paths = Paths(root/"project")
     threads = torch.get_num_threads(); torch.set_num_threads(1)
     try:
