@@ -44,8 +44,9 @@ def prototype_signals(data:ArtData, # the corpus
     tr, va = (recs.split == "train").values, (recs.split == "val").values
     head = None
     if hfile.is_file():
-        head = PrototypeHead.load(hfile, dims=dims)
-        if head.encoder != encoder or {d: sorted(v) for d, v in head.concepts.items()} != {d: sorted(recs[d].astype(str).unique()) for d in dims}:
+        try: head = PrototypeHead.load(hfile, dims=dims)
+        except CheckpointError as e: logger.warning(f"{e}; training a new head"); head = None      # e.g. a head of other dimensions
+        if head is not None and (head.encoder != encoder or {d: sorted(v) for d, v in head.concepts.items()} != {d: sorted(recs[d].astype(str).unique()) for d in dims}):
             logger.warning(f"{hfile}: made for other data or encoder; training a new head"); head = None
     if head is None:
         head = PrototypeHead.from_means(X[tr], recs[tr], dims, encoder)
