@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 from .core import *
 from .data import DatasetSpec, check_dataset_name, DEFAULT_DIMENSIONS
-from .synthart import SynthArtConfig
+from .synthart import SynthArtConfig, SYNTHART_TARGET_DIMENSIONS
 
 # %% auto #0
 __all__ = ['CAPTION_ROLES', 'DEFAULT_CAPTION_ROLES', 'DEFAULT_MENTIONS', 'DEFAULT_DIMENSION_LIST', 'PRESETS', 'ENCODER_KINDS',
@@ -159,9 +159,8 @@ class StudyConfig:
             self.preset(k == "quick")
         if self.is_synthart:
             self.synthart_config(False); self.synthart_config(True)
-            from myvlm_art.synthart import SYNTHART_DIMENSIONS
-            bad = [d for d in self.dims if d not in SYNTHART_DIMENSIONS]
-            if bad: raise ConfigError(f"{w}: dimensions: SynthArt has no dimension {bad[0]!r} (it has {list(SYNTHART_DIMENSIONS)})")
+            bad = [d for d in self.dims if d not in SYNTHART_TARGET_DIMENSIONS]
+            if bad: raise ConfigError(f"{w}: dimensions: SynthArt has no dimension {bad[0]!r} in its targets (it has {list(SYNTHART_TARGET_DIMENSIONS)})")
         return self
 
     def preset(self, quick:bool=False) -> ReportPreset:

@@ -15,8 +15,8 @@ from .core import *
 from .data import *
 
 # %% auto #0
-__all__ = ['STYLES', 'GENRES', 'SYNTHART_DIMENSIONS', 'SIGNATURE_KINDS', 'CORNERS', 'ARTIST_NAMES', 'EMOTION_VAD',
-           'STYLE_TURBULENCE', 'CHANGEABLE', 'PaintSpec', 'paint', 'Artist', 'make_artists', 'draw_mood',
+__all__ = ['STYLES', 'GENRES', 'SYNTHART_DIMENSIONS', 'SYNTHART_TARGET_DIMENSIONS', 'SIGNATURE_KINDS', 'CORNERS', 'ARTIST_NAMES',
+           'EMOTION_VAD', 'STYLE_TURBULENCE', 'CHANGEABLE', 'PaintSpec', 'paint', 'Artist', 'make_artists', 'draw_mood',
            'artist_palette', 'SynthArtConfig', 'sample_latents', 'paint_latents', 'reason_from_evidence',
            'minimal_pair_latents', 'targets_rows', 'generator_hash', 'minimal_pairs_path', 'generate_synthart',
            'plot_samples', 'save_figure', 'pixel_features', 'probe_dimensions']
@@ -25,6 +25,7 @@ __all__ = ['STYLES', 'GENRES', 'SYNTHART_DIMENSIONS', 'SIGNATURE_KINDS', 'CORNER
 STYLES = ("pointillism", "impressionism", "expressionism", "cubism", "color_field", "geometric_abstraction")
 GENRES = ("landscape", "portrait", "still_life", "cityscape", "seascape", "abstract")
 SYNTHART_DIMENSIONS = ("artist", "style", "genre", "emotion")   # the concept columns every SynthArt record has
+SYNTHART_TARGET_DIMENSIONS = ("artist", "style", "genre")        # those its targets CSV labels (what a study can train and score)
 SIGNATURE_KINDS = ("dot", "cross", "bar", "ring")
 CORNERS = ("lower_right", "lower_left", "upper_right", "upper_left")
 
