@@ -17,12 +17,12 @@ from .vlm import VLM, _positions, resolve_attention
 from .synthclip import _field, _evidence, _image_key, train_fingerprint
 
 # %% auto #0
-__all__ = ['record_evidence', 'image_key', 'CAPTIONS', 'CAPTION_ROLE_NAMES', 'ALIGN_PRECISIONS', 'RESUME_FREE_FIELDS',
-           'align_fingerprint', 'CHECKPOINT_FILES', 'style_phrase', 'genre_phrase', 'check_captions',
-           'caption_mentions', 'stage1_caption', 'AlignConfig', 'train_precision', 'AlignCollate', 'align_inputs',
-           'align_loss', 'epoch_order', 'lr_factor', 'frozen_digest', 'replaced_folder', 'recover_folder',
-           'save_align_checkpoint', 'train_records', 'read_checkpoint_state', 'check_resumable',
-           'load_align_checkpoint', 'train_projector', 'align_dir', 'align_is_current', 'ensure_aligned']
+__all__ = ['record_evidence', 'image_key', 'CAPTIONS', 'ALIGN_PRECISIONS', 'RESUME_FREE_FIELDS', 'align_fingerprint',
+           'CHECKPOINT_FILES', 'style_phrase', 'genre_phrase', 'check_captions', 'caption_mentions', 'stage1_caption',
+           'AlignConfig', 'train_precision', 'AlignCollate', 'align_inputs', 'align_loss', 'epoch_order', 'lr_factor',
+           'frozen_digest', 'replaced_folder', 'recover_folder', 'save_align_checkpoint', 'train_records',
+           'read_checkpoint_state', 'check_resumable', 'load_align_checkpoint', 'train_projector', 'align_dir',
+           'align_is_current', 'ensure_aligned']
 
 # %% ../nbs/05b_align.ipynb #d606d351
 _GENRE_NOUNS = {"abstract": "abstract composition"}   # genre labels that are adjectives get a noun
@@ -45,7 +45,6 @@ def genre_phrase(genre:str) -> str:
     return _GENRE_NOUNS.get(w, w)
 
 CAPTIONS = caption_rules(DEFAULT_DIMENSION_LIST)   # (dimension, mention probability, how it is named): the default dimensions' (02b_config)
-CAPTION_ROLE_NAMES = CAPTION_ROLES
 
 def check_captions(captions, where:str="captions") -> tuple:
     "`captions` as a tuple of `(dim, p, role)` after checking each; `ConfigError` naming the entry otherwise."
@@ -55,7 +54,7 @@ def check_captions(captions, where:str="captions") -> tuple:
             raise ConfigError(f"{where}[{i}]: expected (dimension, probability, role), got {c!r}")
         d, p, role = c
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1: raise ConfigError(f"{where}[{i}]: the mention probability of {d!r} must be in [0, 1], got {p!r}")
-        if role not in CAPTION_ROLE_NAMES: raise ConfigError(f"{where}[{i}]: role must be one of {list(CAPTION_ROLE_NAMES)}, got {role!r}")
+        if role not in CAPTION_ROLES: raise ConfigError(f"{where}[{i}]: role must be one of {list(CAPTION_ROLES)}, got {role!r}")
         out.append((d, float(p), role))
     if len({d for d, _, _ in out}) != len(out): raise ConfigError(f"{where}: a dimension is named twice")
     return tuple(out)

@@ -361,7 +361,7 @@ def run_stage(stage:Stage, run:Run, tm:StageTimer) -> None:
         tm.run(stage.name, STAGE_FUNCTIONS["dataset"], run)
     else:
         key = {"preset": config_to_dict(run.preset), "precision": run.precision, **{r: run.inputs.get(r) for r in stage.reads}}
-        tm.run(stage.name, cached_stage, run.paths, stage.name.split()[0] if stage.make != "probe" else "probe", key, outs, STAGE_FUNCTIONS[stage.make], run, force=run.force)
+        tm.run(stage.name, cached_stage, run.paths, stage.name, key, outs, STAGE_FUNCTIONS[stage.make], run, force=run.force)
     if stage.produces: run.inputs[stage.produces] = artefact_digest(*outs)
 
 # %% ../nbs/90_cli.ipynb #8d4e794b

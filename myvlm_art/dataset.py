@@ -70,10 +70,9 @@ def reason_text(record, # a record with `evidence` phrases
     "The reason of a Stage-B target: the record's evidence phrases, joined ('' for a record without evidence: its target has keys only)."
     try: ev = _evidence(record)
     except DataError: return ""        # a real dataset's empty target_reason: Stage B trains its keys, not a reason
-    join = lambda ps: ps[0] if len(ps) == 1 else ", ".join(ps[:-1]) + " and " + ps[-1]
-    while tokenizer is not None and len(ev) > 1 and len(tokenizer(" " + join(ev), add_special_tokens=False).input_ids) > max_tokens:
+    while tokenizer is not None and len(ev) > 1 and len(tokenizer(" " + _listing(ev), add_special_tokens=False).input_ids) > max_tokens:
         ev = ev[:-1]
-    return join(ev)
+    return _listing(ev)
 
 def stage_b_kind(record, seed:int=0) -> str:
     "The prompt kind a record gets in Stage B: one of `PROMPTS`, deterministic in `(seed, image)`."
