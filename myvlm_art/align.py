@@ -21,8 +21,8 @@ __all__ = ['record_evidence', 'image_key', 'CAPTIONS', 'ALIGN_PRECISIONS', 'RESU
            'CHECKPOINT_FILES', 'style_phrase', 'genre_phrase', 'check_captions', 'caption_mentions', 'stage1_caption',
            'AlignConfig', 'train_precision', 'AlignCollate', 'align_inputs', 'align_loss', 'epoch_order', 'lr_factor',
            'frozen_digest', 'replaced_folder', 'recover_folder', 'save_align_checkpoint', 'train_records',
-           'read_checkpoint_state', 'check_resumable', 'load_align_checkpoint', 'train_projector', 'align_dir',
-           'align_is_current', 'ensure_aligned']
+           'read_checkpoint_state', 'check_resumable', 'load_align_checkpoint', 'training_accelerator',
+           'train_projector', 'align_dir', 'align_is_current', 'ensure_aligned']
 
 # %% ../nbs/05b_align.ipynb #d606d351
 _GENRE_NOUNS = {"abstract": "abstract composition"}   # genre labels that are adjectives get a noun
@@ -359,7 +359,7 @@ def load_align_checkpoint(folder:Path|str, # a folder written by `save_align_che
     return st
 
 # %% ../nbs/05b_align.ipynb #69850deb
-def _accelerator(precision:str):
+def training_accelerator(precision:str):
     "An `accelerate.Accelerator` with the mixed precision of `precision`, resetting a single process's state if it had another."
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState, PartialState
@@ -399,7 +399,7 @@ def train_projector(vlm:VLM, # the VLM whose projector is trained (in place); to
     warm = round(cfg.warmup * total)
     want = {"config": _result_config(cfg), "data_fingerprint": align_fingerprint(data),
             "vision_fingerprint": vlm.info["vision_fingerprint"], "lm_fingerprint": vlm.info["lm_fingerprint"]}
-    accel = _accelerator(cfg.precision)
+    accel = training_accelerator(cfg.precision)
     vlm.to(accel.device)
     before = frozen_digest(vlm, fresh=True)
     proj = vlm.projector; proj_dtype = next(proj.parameters()).dtype

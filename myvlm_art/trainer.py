@@ -16,7 +16,7 @@ from .data import ArtData
 from .prototypes import PrototypeHead, PrototypeConfig, PrototypeTrainer, export_signals, calibrate_thresholds, concept_index
 from .gating import GateConfig, MultiTokenConceptLayer
 from .dataset import ConceptDataConfig, ConceptCollate, concept_inputs, DEFAULT_DIMS
-from .align import (train_precision, epoch_order, frozen_digest, _accelerator, _torch_state, _why, _epoch_means,
+from .align import (train_precision, epoch_order, frozen_digest, training_accelerator, _torch_state, _why, _epoch_means,
                              read_checkpoint_state, check_resumable, align_fingerprint, replaced_folder, recover_folder, train_records)
 from .vlm import _positions, resolve_attention
 
@@ -200,7 +200,7 @@ def train_concepts(vlm, # the frozen VLM (stage-1 projector loaded)
     n, bs = len(records), cfg.batch_size
     spe = math.ceil(n / bs); steps_a = cfg.stage_steps(spe)[0]; total = sum(cfg.stage_steps(spe))
     want = _want(cfg, layer, vlm, data, signals)
-    accel = _accelerator(cfg.precision)
+    accel = training_accelerator(cfg.precision)
     vlm.to(accel.device); layer.to(accel.device)
     before = frozen_digest(vlm, include_projector=True, fresh=True)
     vlm.model.requires_grad_(False); layer.values.requires_grad_(True)
