@@ -167,8 +167,8 @@ class InstructConfig:
     heldout: int = 48               # of them, the last ones never trained on (held-out captions)
     epochs: int = 1                 # passes over the pool's training part
     batch_size: int = 8             # paintings per optimizer step
-    lr: float = 1e-3                # peak learning rate of the adapters (AdamW; warm-up then linear decay)
-    projector_lr: float = 2e-4      # peak learning rate of the projector
+    lr: float = 3e-3                # peak learning rate of the adapters (AdamW; warm-up then linear decay); chosen on the validation split
+    projector_lr: float = 1e-3      # peak learning rate of the projector; chosen on the validation split
     lora_r: int = 8                 # LoRA rank
     lora_alpha: int = 16            # LoRA alpha
     targets: tuple = LORA_TARGETS   # adapted modules
