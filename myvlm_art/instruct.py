@@ -215,6 +215,15 @@ INSTRUCT_FILES = ("adapter.safetensors", "projector.safetensors", "instruct.json
 def _adapter_meta(cfg:InstructConfig, base:dict) -> dict:
     return {"kind": "lora-adapter", "r": cfg.lora_r, "alpha": cfg.lora_alpha, "targets": list(cfg.targets), **base}
 
+def _stage1_identity(vlm:VLM) -> dict:
+    "What a stage 2 is trained from: the stage-1 model's digest and its parts' fingerprints."
+    return {"stage1": frozen_digest(vlm, include_projector=True)[:16], "lm_fingerprint": vlm.info["lm_fingerprint"],
+            "vision_fingerprint": vlm.info["vision_fingerprint"]}
+
+def _pool_fingerprint(pool:pd.DataFrame) -> str: return config_hash(pool.drop(columns="heldout").to_dict("records"), 16)
+
+def _adapter_tag(tensors:dict) -> str: return sha256_bytes(b"".join(tensors[k].float().numpy().tobytes() for k in sorted(tensors)))[:16]
+
 def train_instruct(vlm:VLM, # the stage-1 VLM; on return its projector is stage 2's and the adapters are merged
                    pool:pd.DataFrame, # from `render_pool`
                    images_root:Path|str, # the pool's folder
@@ -231,8 +240,7 @@ def train_instruct(vlm:VLM, # the stage-1 VLM; on return its projector is stage 
     records = pool[~pool.heldout].sort_values("image").to_dict("records")
     if not records: raise DataError("the pretraining pool has no training paintings")
     n, bs = len(records), cfg.batch_size; spe = math.ceil(n / bs); total = cfg.epochs * spe
-    base = {"stage1": frozen_digest(vlm, include_projector=True)[:16], "lm_fingerprint": vlm.info["lm_fingerprint"],
-            "vision_fingerprint": vlm.info["vision_fingerprint"]}
+    base = _stage1_identity(vlm)
     vision_before = module_fingerprint(vlm.vision_tower)
     accel = training_accelerator(cfg.precision); vlm.to(accel.device)
     vlm.model.requires_grad_(False)
@@ -265,11 +273,11 @@ def train_instruct(vlm:VLM, # the stage-1 VLM; on return its projector is stage 
         accel.free_memory()
     from peft import get_peft_model_state_dict
     adapter = {k: v.detach().float().cpu().contiguous() for k, v in get_peft_model_state_dict(pm).items()}
-    tag = sha256_bytes(b"".join(adapter[k].numpy().tobytes() for k in sorted(adapter)))[:16]
+    tag = _adapter_tag(adapter)
     merge_lora(vlm, pm, tag)
     if module_fingerprint(vlm.vision_tower) != vision_before: raise RuntimeError("stage 2 changed the vision tower")
     q = max(1, spe // 4)
-    rec = {"config": config_to_dict(cfg), **base, "pool": config_hash(pool.drop(columns="heldout").to_dict("records"), 16),
+    rec = {"config": config_to_dict(cfg), **base, "pool": _pool_fingerprint(pool),
            "pool_images": len(pool), "train_images": n, "steps": total, "losses": losses, "step_seconds": secs,
            "seconds": round(float(sum(secs)), 1), "loss_first": float(np.mean(losses[:q])), "loss_last": float(np.mean(losses[-q:])),
            "known": known_concepts(vocab, cfg.knowledge, cfg.seed), "adapter": tag, "precision": cfg.precision, "vlm": dict(vlm.info)}
@@ -290,15 +298,12 @@ def load_instructed(vlm:VLM, # a stage-1 VLM (the projector `train_instruct` sta
     from peft import set_peft_model_state_dict
     out_dir = Path(out_dir)
     tensors, meta = load_checkpoint(out_dir/"adapter.safetensors", expect={"kind": "lora-adapter"})
-    have = {"stage1": frozen_digest(vlm, include_projector=True)[:16], "lm_fingerprint": vlm.info["lm_fingerprint"],
-            "vision_fingerprint": vlm.info["vision_fingerprint"]}
-    for k, v in have.items():
+    for k, v in _stage1_identity(vlm).items():
         if meta.get(k) != v: raise CheckpointError(f"{out_dir/'adapter.safetensors'}: adapters were trained on another stage-1 model ({k}={meta.get(k)!r}, this VLM has {v!r})")
     pm = add_lora(vlm, int(meta["r"]), int(meta["alpha"]), tuple(meta["targets"]))
     res = set_peft_model_state_dict(pm, tensors)
     if getattr(res, "unexpected_keys", None): raise CheckpointError(f"{out_dir/'adapter.safetensors'}: tensors {res.unexpected_keys[:2]} fit no adapter")
-    tag = sha256_bytes(b"".join(tensors[k].float().numpy().tobytes() for k in sorted(tensors)))[:16]
-    merge_lora(vlm, pm, tag)
+    merge_lora(vlm, pm, _adapter_tag(tensors))
     return vlm.load_projector(out_dir/"projector.safetensors")
 
 # %% ../nbs/07b_instruct.ipynb #f8ce0527
@@ -309,7 +314,7 @@ def instruct_is_current(out_dir:Path|str, vlm:VLM, pool:pd.DataFrame, cfg:Instru
     except (OSError, ValueError): return False
     return (all((Path(out_dir)/f).is_file() for f in INSTRUCT_FILES) and rec.get("config") == config_to_dict(cfg)
             and rec.get("stage1") == frozen_digest(vlm, include_projector=True)[:16]
-            and rec.get("pool") == config_hash(pool.drop(columns="heldout").to_dict("records"), 16))
+            and rec.get("pool") == _pool_fingerprint(pool))
 
 def ensure_instructed(vlm:VLM, # the stage-1 VLM (stage 2 merged in place)
                       pool:pd.DataFrame, images_root:Path|str, vocab:dict, # the pool and the study's vocabulary
