@@ -20,8 +20,8 @@ __all__ = ['WALL_TIME_FIELDS', 'STUDY_FIELDS', 'REPORT_GATE_KNOBS', 'STAGE_FUNCT
            'code_root', 'corpus_is_current', 'stage_synthart', 'run_experiment', 'content_digest', 'artefact_digest',
            'code_digest', 'cached_stage', 'study_fields', 'fill_study_fields', 'find_studies', 'study_notebooks',
            'stage_study', 'render_report', 'parse_gate', 'Run', 'needs_synthclip', 'make_dataset', 'make_probe',
-           'make_synthclip', 'make_align', 'make_concepts', 'train_config', 'Stage', 'stage_applies', 'stage_outputs',
-           'run_stage', 'run_report', 'main']
+           'make_synthclip', 'make_align', 'run_instruct', 'make_instruct', 'make_concepts', 'train_config', 'Stage',
+           'stage_applies', 'stage_outputs', 'run_stage', 'run_report', 'main']
 
 # %% ../nbs/90_cli.ipynb #e767cde0
 class StageTimer:
@@ -244,7 +244,8 @@ class Run:
     def params(self) -> dict:
         "Every papermill parameter the run sets (a notebook gets those it has)."
         p = self.preset
-        return dict(seed=self.study.seed, synthclip_epochs=p.synthclip_epochs, align_epochs=p.align_epochs, epochs_a=p.epochs_a,
+        return dict(seed=self.study.seed, synthclip_epochs=p.synthclip_epochs, align_epochs=p.align_epochs, instruct_pool=p.instruct_pool,
+                    instruct_epochs=p.instruct_epochs, epochs_a=p.epochs_a,
                     epochs_b=p.epochs_b, per_class=p.per_class, steps_b=p.steps_b, precision=self.precision, limit=p.limit, **self.gate)
     def encoders(self) -> str:
         "The prototypes study's representations: the four of the embedded default, or the config's encoder beside the offline ones."
@@ -297,10 +298,22 @@ def make_align(run:Run):
     if align_is_current(align_dir(run.paths), vlm, acfg, align_fingerprint(data)): return "cached"
     ensure_aligned(vlm, data, acfg, run.paths)
 
+def run_instruct(run:Run):
+    "The run's stage-2 recipe (`study_instruct` of the preset's pool), or None where the study has no stage 2."
+    from myvlm_art.system import study_instruct
+    return study_instruct(run.study, run.preset.instruct_pool, run.preset.instruct_epochs, run.precision)
+
+def make_instruct(run:Run):
+    "Stage 2 of the embedded base VLM: visual instruction tuning on the pretraining pool (or reuse a current one)."
+    from myvlm_art.system import study_data, base_vlm
+    data = study_data(run.study, run.paths, run.project)
+    vlm = base_vlm(run.study, run.paths, data, run.precision, run.preset.align_epochs, run_instruct(run))
+    print(f"base VLM: stage 2 {vlm.info.get('stage2')}")
+
 def make_concepts(run:Run):
     "Concept training, Stage A then B (or reuse current values)."
     from myvlm_art.system import integrated_system
-    s = integrated_system(run.paths, train_config(run), run.preset.align_epochs, study=run.study, project=run.project)
+    s = integrated_system(run.paths, train_config(run), run.preset.align_epochs, study=run.study, project=run.project, instruct=run_instruct(run))
     return "cached" if not s.trained else None
 
 def train_config(run:Run):
@@ -318,9 +331,10 @@ class Stage:
     writes: tuple                # files or folders it makes, relative to the run root ("{dataset}": the dataset's name)
     make: str                    # "nb:<notebook>" (an experiment notebook, given the run's parameters) or a function of the `Run`
     produces: str = ""           # the name later stages read the digest of its outputs under
-    when: str = ""               # "": always; "synthclip": when synthclip is needed; "embedded": with the embedded VLM only
+    when: str = ""               # "": always; "synthclip": when synthclip is needed; "embedded": with the embedded VLM only; "instruct": when the study has a stage 2
 
-STAGE_FUNCTIONS = {"dataset": make_dataset, "probe": make_probe, "synthclip": make_synthclip, "align": make_align, "concepts": make_concepts}
+STAGE_FUNCTIONS = {"dataset": make_dataset, "probe": make_probe, "synthclip": make_synthclip, "align": make_align, "instruct": make_instruct,
+                   "concepts": make_concepts}
 
 PIPELINE = (
     Stage("dataset", ("config",), ("data/dataset",), "dataset", produces="corpus"),
@@ -328,14 +342,16 @@ PIPELINE = (
     Stage("synthclip", ("corpus", "config"), ("data/models/synthclip",), "synthclip", produces="synthclip", when="synthclip"),
     Stage("prototypes study", ("corpus", "synthclip", "config", "code"), ("results/prototypes.csv", "data/models/prototypes"), "nb:prototypes", produces="heads"),
     Stage("VLM stage-1 alignment", ("corpus", "synthclip", "config"), ("data/models/align",), "align", produces="align", when="embedded"),
-    Stage("baseline", ("corpus", "synthclip", "heads", "align", "config", "code"), ("results/baseline.csv",), "nb:baseline"),
-    Stage("concept training", ("corpus", "synthclip", "heads", "align", "config"), ("data/models/concepts/values.safetensors",), "concepts", produces="concepts"),
-    Stage("main table", ("corpus", "synthclip", "heads", "align", "concepts", "config", "code"), ("results/main_table.csv",), "nb:main_table"),
+    Stage("VLM stage-2 instruction tuning", ("corpus", "synthclip", "align", "config"), ("data/models/instruct",), "instruct", produces="instruct", when="instruct"),
+    Stage("baseline", ("corpus", "synthclip", "heads", "align", "instruct", "config", "code"), ("results/baseline.csv",), "nb:baseline"),
+    Stage("concept training", ("corpus", "synthclip", "heads", "align", "instruct", "config"), ("data/models/concepts/values.safetensors",), "concepts", produces="concepts"),
+    Stage("main table", ("corpus", "synthclip", "heads", "align", "instruct", "concepts", "config", "code"), ("results/main_table.csv",), "nb:main_table"),
 )
-UPSTREAM = ("corpus", "synthclip", "heads", "align", "concepts")   # what every study reads
+UPSTREAM = ("corpus", "synthclip", "heads", "align", "instruct", "concepts")   # what every study reads
 
 def stage_applies(stage:Stage, run:Run) -> bool:
     "Whether a stage runs for this study (a llava-hf VLM skips stage 1; synthclip only when something uses it)."
+    if stage.when == "instruct": return run_instruct(run) is not None
     return {"": True, "synthclip": needs_synthclip(run), "embedded": run.study.embedded}[stage.when]
 
 def stage_outputs(stage:Stage, run:Run) -> list:

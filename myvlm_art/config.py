@@ -16,8 +16,8 @@ from .synthart import SynthArtConfig, SYNTHART_TARGET_DIMENSIONS
 
 # %% auto #0
 __all__ = ['CAPTION_ROLES', 'DEFAULT_CAPTION_ROLES', 'DEFAULT_MENTIONS', 'DEFAULT_DIMENSION_LIST', 'PRESETS', 'ENCODER_KINDS',
-           'LLAVA_ARCHITECTURES', 'CONFIG_KEYS', 'Dimension', 'caption_rules', 'ReportPreset', 'parse_encoder',
-           'parse_vlm', 'StudyConfig', 'load_study_config', 'check_dataset_dimensions']
+           'LLAVA_ARCHITECTURES', 'CONFIG_KEYS', 'Dimension', 'knowledge_rules', 'caption_rules', 'pool_heldout',
+           'ReportPreset', 'parse_encoder', 'parse_vlm', 'StudyConfig', 'load_study_config', 'check_dataset_dimensions']
 
 # %% ../nbs/02b_config.ipynb #79f2acad
 CAPTION_ROLES = ("modifier", "noun", "by", "tag")     # how a stage-1 caption names a dimension, in the order its head is built
@@ -30,11 +30,15 @@ class Dimension:
     name: str                # the dataset column (and the answers' key)
     mention: float = 0.35    # chance a stage-1 caption names it (embedded VLM only)
     caption: str = ""        # how a caption names it: modifier, noun, by or tag ("": from the name)
+    known: float = 0.5       # share of its concepts the stage-2 pool answers name (the base VLM's prior knowledge; chosen on val)
+    wrong: float = 0.1       # share of those answers that name another concept instead (chosen on val)
 
     def validate(self, where:str="dimension"):
         if not isinstance(self.name, str) or not _DIM_RE.fullmatch(self.name) or self.name in ("image", "split", "all"):
             raise ConfigError(f"{where}.name: a dimension is a column name (a letter, then letters, digits or '_'; not image/split/all), got {self.name!r}")
         if not 0 <= self.mention <= 1: raise ConfigError(f"{where}.mention must be in [0, 1], got {self.mention!r}")
+        for k in ("known", "wrong"):
+            if not 0 <= getattr(self, k) <= 1: raise ConfigError(f"{where}.{k} must be in [0, 1], got {getattr(self, k)!r}")
         if self.caption not in ("", *CAPTION_ROLES): raise ConfigError(f"{where}.caption must be one of {list(CAPTION_ROLES)}, got {self.caption!r}")
         return self
     @property
@@ -43,35 +47,46 @@ class Dimension:
 DEFAULT_MENTIONS = {"artist": 0.15}      # artists are named rarely; any other dimension at the Dimension default
 DEFAULT_DIMENSION_LIST = tuple(Dimension(d, DEFAULT_MENTIONS.get(d, 0.35)) for d in DEFAULT_DIMENSIONS)   # the one default list (01_data's)
 
+def knowledge_rules(dimensions) -> tuple:
+    "Stage-2 knowledge `(dim, known, wrong)` per dimension, in the study's order (what `InstructConfig.knowledge` takes)."
+    return tuple((d.name, d.known, d.wrong) for d in dimensions)
+
 def caption_rules(dimensions) -> tuple:
     "Stage-1 caption rules `(dim, mention, role)`, in the order a caption's head is built (modifiers, the noun, 'by', tags)."
     order = {r: i for i, r in enumerate(CAPTION_ROLES)}
     return tuple((d.name, d.mention, d.role) for d in sorted(dimensions, key=lambda d: order[d.role]))   # stable: ties keep their order
 
 # %% ../nbs/02b_config.ipynb #f0d80c1c
+def pool_heldout(pool:int) -> int:
+    "The stage-2 pool's held-out part: its last 4% (48 of 1,200), never trained on."
+    return pool // 25
+
 @dataclass
 class ReportPreset:
-    "The sizes of one `make report` run."
-    corpus: dict            # SynthArtConfig overrides
-    synthclip_epochs: int   # 0: the default config
-    align_epochs: int       # stage-1 alignment epochs
-    epochs_a: float         # concept training, Stage A
-    epochs_b: float         # concept training, Stage B
-    limit: int              # main table and baseline: first N test images (0: all)
-    per_class: int          # ablations: subset images per class of the first dimension
-    steps_b: int            # training ablation: Stage-B steps of a retrain run
-    max_runs: int           # runs per study (0: all)
+    "The sizes of one `make report` run (the fields' defaults are the full run's)."
+    corpus: dict = field(default_factory=dict)   # SynthArtConfig overrides
+    synthclip_epochs: int = 0   # 0: the default config
+    align_epochs: int = 1       # stage-1 alignment epochs
+    instruct_pool: int = 1200   # stage 2: pretraining-pool paintings (0: no stage 2)
+    instruct_epochs: int = 1    # stage 2: passes over the pool
+    epochs_a: float = 1.0       # concept training, Stage A
+    epochs_b: float = 0.5       # concept training, Stage B
+    limit: int = 0              # main table and baseline: first N test images (0: all)
+    per_class: int = 6          # ablations: subset images per class of the first dimension
+    steps_b: int = 8            # training ablation: Stage-B steps of a retrain run
+    max_runs: int = 0           # runs per study (0: all)
 
     def validate(self, where:str="preset"):
-        for k in ("synthclip_epochs", "align_epochs", "limit", "per_class", "steps_b", "max_runs"):
+        for k in ("synthclip_epochs", "align_epochs", "instruct_pool", "limit", "per_class", "steps_b", "max_runs", "epochs_a", "epochs_b"):
             if getattr(self, k) < 0: raise ConfigError(f"{where}.{k} must be >= 0, got {getattr(self, k)!r}")
-        for k in ("epochs_a", "epochs_b"):
-            if getattr(self, k) < 0: raise ConfigError(f"{where}.{k} must be >= 0, got {getattr(self, k)!r}")
-        if self.per_class < 1: raise ConfigError(f"{where}.per_class must be >= 1, got {self.per_class!r}")
+        for k in ("per_class", "instruct_epochs"):
+            if getattr(self, k) < 1: raise ConfigError(f"{where}.{k} must be >= 1, got {getattr(self, k)!r}")
+        if 0 < self.instruct_pool < 25: raise ConfigError(f"{where}.instruct_pool: 0 (no stage 2) or at least 25 paintings, got {self.instruct_pool!r}")
         return self
 
-PRESETS = {"full": ReportPreset({}, 0, 1, 1.0, 0.5, 0, 6, 8, 0),
-           "quick": ReportPreset(dict(n_images=240, image_size=64, minimal_pairs=12), 4, 1, 1.0, 0.5, 24, 2, 2, 2)}
+PRESETS = {"full": ReportPreset(),
+           "quick": ReportPreset(corpus=dict(n_images=240, image_size=64, minimal_pairs=12), synthclip_epochs=4, instruct_pool=64,
+                                 limit=24, per_class=2, steps_b=2, max_runs=2)}
 
 # %% ../nbs/02b_config.ipynb #45bf5c0f
 ENCODER_KINDS = ("synthclip", "effnet-lite0", "magenta-style")
@@ -194,7 +209,7 @@ class StudyConfig:
 # %% ../nbs/02b_config.ipynb #5ff64153
 def _dimension(v, where:str) -> Dimension:
     if isinstance(v, str): v = {"name": v}
-    if not isinstance(v, dict): raise ConfigError(f"{where}: expected a name or a mapping {{name, mention, caption}}, got {v!r}")
+    if not isinstance(v, dict): raise ConfigError(f"{where}: expected a name or a mapping {{name, mention, caption, known, wrong}}, got {v!r}")
     return config_from_dict(Dimension, v, where=where)
 
 def load_study_config(path:str|Path|None=None, # a YAML (or JSON) study config; None or "": the embedded default

@@ -19,9 +19,10 @@ from .align import (train_precision, training_accelerator, epoch_order, lr_facto
 from .dataset import ConceptCollate, ConceptDataConfig, embed_with_images, stage_b_kind, target_segments, reason_text, DEFAULT_DIMS
 
 # %% auto #0
-__all__ = ['UNKNOWN', 'LORA_TARGETS', 'INSTRUCT_FILES', 'pool_start', 'render_pool', 'check_pool_disjoint', 'known_concepts',
-           'pool_labels', 'InstructCollate', 'add_lora', 'merge_lora', 'InstructConfig', 'instruct_loss',
-           'train_instruct', 'load_instructed', 'instruct_is_current', 'ensure_instructed']
+__all__ = ['UNKNOWN', 'LORA_TARGETS', 'INSTRUCT_FILES', 'pool_start', 'pool_root', 'render_pool', 'check_pool_disjoint',
+           'known_concepts', 'pool_labels', 'InstructCollate', 'add_lora', 'merge_lora', 'InstructConfig',
+           'instruct_loss', 'train_instruct', 'load_instructed', 'instruct_is_current', 'ensure_instructed',
+           'corpus_config', 'instruct_base']
 
 # %% ../nbs/07b_instruct.ipynb #235e25c0
 def pool_start(cfg:SynthArtConfig) -> int:
@@ -29,6 +30,10 @@ def pool_start(cfg:SynthArtConfig) -> int:
     return cfg.n_images + cfg.minimal_pairs
 
 # %% ../nbs/07b_instruct.ipynb #6ff2e2de
+def pool_root(cfg:SynthArtConfig, paths:Paths) -> Path:
+    "The pool's folder: `data/images/<corpus name>_pool/`."
+    return paths.data/"images"/f"{cfg.name}_pool"
+
 def render_pool(cfg:SynthArtConfig, # the study's corpus config (same world: seed, artists, styles, genres, size)
                 n:int, # pool paintings
                 paths:Paths, # project paths (images under data/images/<name>_pool/)
@@ -39,7 +44,7 @@ def render_pool(cfg:SynthArtConfig, # the study's corpus config (same world: see
     from tqdm.auto import tqdm
     cfg = cfg.validate()
     if n < 1 or not 0 <= heldout < n: raise ConfigError(f"pool: need n >= 1 and 0 <= heldout < n, got n={n}, heldout={heldout}")
-    root = paths.data/"images"/f"{cfg.name}_pool"; meta = root/"pool.json"
+    root = pool_root(cfg, paths); meta = root/"pool.json"
     key = config_hash({"corpus": config_to_dict(dataclasses.replace(cfg, workers=1)), "n": n, "generator": generator_hash()}, 16)
     if meta.is_file():
         try:
@@ -328,3 +333,27 @@ def ensure_instructed(vlm:VLM, # the stage-1 VLM (stage 2 merged in place)
     if force or not instruct_is_current(out, vlm, pool, cfg): train_instruct(vlm, pool, images_root, vocab, cfg, out, progress)
     else: load_instructed(vlm, out)
     return out
+
+# %% ../nbs/07b_instruct.ipynb #e3f25759
+def corpus_config(data:ArtData) -> SynthArtConfig:
+    "The SynthArt config the corpus of `data` was painted with (from its provenance); `DataError` for a corpus not painted here."
+    prov = provenance_path(data.spec.json_path)
+    try: made = json.loads(prov.read_text())["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise DataError(f"{data.spec.json_path}: no SynthArt provenance beside it ({prov.name}); stage 2's pool is painted from a SynthArt corpus generated here") from None
+    return config_from_dict(SynthArtConfig, made, where=str(prov)).validate()
+
+# %% ../nbs/07b_instruct.ipynb #471cb4c3
+def instruct_base(vlm:VLM, # the stage-1 VLM (stage 2 merged in place)
+                  data:ArtData, # the study's SynthArt corpus (the pool is painted in its world)
+                  paths:Paths, # the run's paths (pool under data/images, stage 2 under data/models/instruct)
+                  cfg:InstructConfig|None=None,
+                  progress:bool=True,
+                 ) -> Path:
+    "Paint (or reuse) the study's pretraining pool, check it is disjoint from the corpus, then train or load stage 2."
+    if vlm.info.get("stage2"): raise ConfigError(f"this VLM already has stage 2 merged ({vlm.info['stage2']}); build a fresh stage-1 VLM")
+    cfg = (cfg or InstructConfig()).validate(); scfg = corpus_config(data)
+    pool = render_pool(scfg, cfg.pool, paths, cfg.heldout, progress)
+    check_pool_disjoint(pool, data, scfg)
+    return ensure_instructed(vlm, pool, pool_root(scfg, paths), {d: data.vocab[d] for d in cfg.dims}, cfg, paths.data/"models"/"instruct",
+                             progress=progress)

@@ -11,7 +11,8 @@ import numpy as np, pandas as pd
 from .core import *
 
 # %% auto #0
-__all__ = ['MISSING', 'encode_labels', 'scores_from_codes', 'bootstrap_indices', 'percentile_ci', 'evaluate', 'ci_table']
+__all__ = ['MISSING', 'encode_labels', 'scores_from_codes', 'bootstrap_indices', 'percentile_ci', 'evaluate', 'ci_table',
+           'paired_difference']
 
 # %% ../nbs/10_metrics.ipynb #3a42e16b
 MISSING = None
@@ -103,3 +104,26 @@ def ci_table(results:dict, # {system name: tidy table from `evaluate`}
             row[f"{d} {m}"] = "—" if hit.empty else f"{hit.value.iloc[0]:.{digits}f} [{hit.ci_low.iloc[0]:.{digits}f}, {hit.ci_high.iloc[0]:.{digits}f}]"
         rows[name] = row
     return pd.DataFrame(rows).T
+
+# %% ../nbs/10_metrics.ipynb #f2c76245
+def paired_difference(truth:pd.DataFrame, # one row per image, a column per dimension
+                      pred_a:pd.DataFrame, # system A's predictions, same rows
+                      pred_b:pd.DataFrame, # system B's predictions, same rows
+                      dims, # the dimensions to score
+                      n_boot:int=1000, seed:int=0, alpha:float=0.05,
+                     ) -> pd.DataFrame:
+    "Tidy table `dimension, metric, value (A − B), ci_low, ci_high, n`: macro F1 per dimension and all-correct, paired bootstrap CIs."
+    n = len(truth)
+    if len(pred_a) != n or len(pred_b) != n: raise DataError(f"{n} truth rows but {len(pred_a)} and {len(pred_b)} prediction rows")
+    idx = bootstrap_indices(n, n_boot, seed); rows = []; ok_a = np.ones(n, bool); ok_b = np.ones(n, bool)
+    for d in dims:
+        t, pa, cl = encode_labels(truth[d].tolist(), pred_a[d].tolist()); _, pb, _ = encode_labels(truth[d].tolist(), pred_b[d].tolist())
+        diff = scores_from_codes(t, pa, len(cl))["macro_f1"][0] - scores_from_codes(t, pb, len(cl))["macro_f1"][0]
+        boot = scores_from_codes(t[idx], pa[idx], len(cl))["macro_f1"] - scores_from_codes(t[idx], pb[idx], len(cl))["macro_f1"]
+        rows.append({"dimension": d, "metric": "macro_f1", "value": float(diff), **dict(zip(("ci_low", "ci_high"), percentile_ci(boot, alpha))), "n": n})
+        ok_a &= t == pa; ok_b &= t == pb
+    delta = ok_a.astype(float) - ok_b
+    rows.append({"dimension": "all", "metric": "all_correct", "value": float(delta.mean()), **dict(zip(("ci_low", "ci_high"), percentile_ci(delta[idx].mean(1), alpha))), "n": n})
+    out = pd.DataFrame(rows)
+    out[["value", "ci_low", "ci_high"]] = out[["value", "ci_low", "ci_high"]].round(4)
+    return out

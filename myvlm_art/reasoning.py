@@ -14,9 +14,9 @@ from .core import *
 
 # %% auto #0
 __all__ = ['PERSON_DIMS', 'DECODING', 'aliases_for', 'AliasMatcher', 'extract_json', 'parse_structured', 'parse_natural',
-           'parse_answer', 'integrated_inputs', 'answers_key', 'generate_answers', 'gate_names', 'answer_table',
-           'PROMPTS', 'PROMPT_KINDS', 'EVAL_KINDS', 'JSON_OPEN', 'JSON_CLOSE', 'DEFAULT_DIMS', 'prompt_for',
-           'prefill_for']
+           'parse_answer', 'name_hint', 'integrated_inputs', 'answers_key', 'generate_answers', 'gate_names',
+           'answer_table', 'PROMPTS', 'PROMPT_KINDS', 'EVAL_KINDS', 'JSON_OPEN', 'JSON_CLOSE', 'DEFAULT_DIMS',
+           'prompt_for', 'prefill_for']
 
 # %% ../nbs/09_reasoning.ipynb #5f4ab94c
 from .dataset import PROMPTS, PROMPT_KINDS, EVAL_KINDS, JSON_OPEN, JSON_CLOSE, DEFAULT_DIMS, prompt_for, prefill_for, inject_concepts
@@ -128,6 +128,14 @@ def parse_answer(text:str, kind:str, matcher:AliasMatcher) -> dict:
     prompt_for(kind)
     return parse_structured(text, matcher) if kind == "structured" else parse_natural(text, matcher)
 
+# %% ../nbs/09_reasoning.ipynb #73d068a8
+def name_hint(names:list, # the `(dim, name)` concepts the gate activates for one image (`gate_names`)
+             ) -> str:
+    "One sentence naming the activated concepts, appended to the question ('' for none)."
+    if not names: return ""
+    said = "; ".join(f"{str(d).replace('_', ' ')}: {str(n).replace('_', ' ')}" for d, n in names)
+    return f"Hint: a concept detector suggests {said}."
+
 # %% ../nbs/09_reasoning.ipynb #94c3b57a
 DECODING = {"repetition_penalty": 1.2}   # greedy; the same for every system and prompt
 
@@ -150,7 +158,7 @@ def integrated_inputs(vlm, # the VLM
                                                      x["attention_mask"], x["image_positions"], signals, fill={"input_ids": pad})
     return {**x, **seq, "attention_mask": mask, "concept_positions": positions, "gate": gate}
 
-def answers_key(vlm, images:list, kind:str, batch_size:int, max_new_tokens:int, layer=None, signals=None, dims=DEFAULT_DIMS) -> str:
+def answers_key(vlm, images:list, kind:str, batch_size:int, max_new_tokens:int, layer=None, signals=None, dims=DEFAULT_DIMS, hints=None) -> str:
     "The cache key of one run of `generate_answers`: a hash of everything that decides its answers."
     from myvlm_art.align import frozen_digest
     parts = {"vlm": frozen_digest(vlm, include_projector=True), "dtype": str(vlm.dtype), "attention": vlm.attn_implementation, "kind": kind, "prompt": prompt_for(kind, dims),
@@ -159,6 +167,7 @@ def answers_key(vlm, images:list, kind:str, batch_size:int, max_new_tokens:int, 
     if layer is not None:
         parts.update(values=sha256_bytes(layer.values.detach().float().cpu().numpy().tobytes()), gate=config_to_dict(layer.cfg),
                      concepts=layer.concepts, signals=sha256_bytes(np.round(np.asarray(signals, dtype=np.float64), 6).tobytes()))
+    if hints is not None: parts["hints"] = list(hints)
     return config_hash(parts, 24)
 
 def generate_answers(vlm, # a `myvlm_art.vlm.VLM`
@@ -171,6 +180,7 @@ def generate_answers(vlm, # a `myvlm_art.vlm.VLM`
                      signals=None, # [n_images, N] signals of the images (integrated system)
                      cache:Path|str|None=None, # folder of cached runs (None: no cache)
                      dims=DEFAULT_DIMS, # the dimensions the prompt asks for
+                     hints:list|None=None, # per image, a sentence appended to the question (`name_hint`; '' for none)
                     ) -> list[str]:
     "The VLM's greedy answers to prompt `kind` for every image, prefill included."
     from tqdm.auto import tqdm
@@ -178,9 +188,10 @@ def generate_answers(vlm, # a `myvlm_art.vlm.VLM`
     if batch_size < 1: raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     if layer is not None and (signals is None or len(signals) != len(images)):
         raise DataError(f"the integrated system needs one signal row per image ({len(images)} images, {None if signals is None else len(signals)} rows)")
+    if hints is not None and len(hints) != len(images): raise DataError(f"one hint per image: {len(images)} images, {len(hints)} hints")
     hit = None
     if cache is not None:
-        hit = Path(cache)/f"{answers_key(vlm, images, kind, batch_size, max_new_tokens, layer, signals, dims)}.json"
+        hit = Path(cache)/f"{answers_key(vlm, images, kind, batch_size, max_new_tokens, layer, signals, dims, hints)}.json"
         if hit.is_file():
             try:
                 got = json.loads(hit.read_text())
@@ -190,7 +201,8 @@ def generate_answers(vlm, # a `myvlm_art.vlm.VLM`
     for i in tqdm(range(0, len(images), batch_size), desc=f"{kind} answers" + (" (integrated)" if layer is not None else ""),
                   disable=not progress, leave=False):
         chunk = images[i:i + batch_size]
-        x = integrated_inputs(vlm, [prompt] * len(chunk), chunk, layer, None if layer is None else signals[i:i + batch_size], prefill)
+        asks = [prompt if hints is None or not hints[i + k] else f"{prompt} {hints[i + k]}" for k in range(len(chunk))]
+        x = integrated_inputs(vlm, asks, chunk, layer, None if layer is None else signals[i:i + batch_size], prefill)
         out += [prefill + a for a in vlm.decode(vlm.generate(x["inputs_embeds"], x["attention_mask"], max_new_tokens, **DECODING))]
     if hit is not None: write_json_atomic(hit, out)
     return out

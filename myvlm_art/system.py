@@ -12,16 +12,17 @@ from pathlib import Path
 import numpy as np, torch
 from .core import *
 from .data import ArtData, DatasetSpec, prepare_dataset
-from .config import StudyConfig, Dimension, DEFAULT_DIMENSION_LIST, caption_rules
+from .config import StudyConfig, Dimension, DEFAULT_DIMENSION_LIST, caption_rules, knowledge_rules, pool_heldout
 from .prototypes import PrototypeHead, PrototypeConfig, PrototypeTrainer, export_signals, calibrate_thresholds
 from .gating import GateConfig, MultiTokenConceptLayer
 from .dataset import DEFAULT_DIMS
 from .align import AlignConfig, train_precision
+from .instruct import InstructConfig, instruct_base
 from .trainer import ConceptTrainConfig, concepts_are_current, concepts_dir, ensure_concepts
 
 # %% auto #0
-__all__ = ['prototype_signals', 'study_data', 'study_vlm', 'study_captions', 'study_gate', 'IntegratedSystem',
-           'integrated_system']
+__all__ = ['prototype_signals', 'study_data', 'study_vlm', 'study_captions', 'study_gate', 'study_instruct', 'base_vlm',
+           'IntegratedSystem', 'integrated_system']
 
 # %% ../nbs/08b_system.ipynb #6a25214c
 def prototype_signals(data:ArtData, # the corpus
@@ -88,12 +89,45 @@ def study_gate(study:StudyConfig, **knobs) -> GateConfig:
     "The gate's config for the study: fairness priority in the config's dimension order (then `knobs`)."
     return GateConfig(**{"priority": study.dims, **knobs}).validate()
 
+# %% ../nbs/08b_system.ipynb #9a1a1e45
+def study_instruct(study:StudyConfig, # the study
+                   pool:int, # pretraining-pool paintings (0: no stage 2)
+                   epochs:int=1, # passes over the pool
+                   precision:str="auto", # auto, fp32 or bf16
+                   seed:int|None=None, # default: the study's
+                  ) -> InstructConfig|None:
+    "The study's stage-2 recipe (its dimensions' `known`/`wrong`, 4% of the pool held out), or None where it has no stage 2."
+    if not pool or not study.embedded or not study.is_synthart: return None
+    return InstructConfig(pool=pool, heldout=pool_heldout(pool), epochs=epochs, knowledge=knowledge_rules(study.dimensions),
+                          precision=precision, seed=study.seed if seed is None else seed).validate()
+
+# %% ../nbs/08b_system.ipynb #7d2931c8
+def base_vlm(study:StudyConfig, # the study
+             paths:Paths, # the run's paths (the stages' artefacts under data/models)
+             data:ArtData, # the study's corpus (stage 1's captions, stage 2's world)
+             precision:str="auto", # auto, fp32 or bf16
+             align_epochs:int=1, # stage-1 epochs (0: no stage 1, e.g. a tiny VLM)
+             instruct:InstructConfig|None=None, # stage 2's recipe (`study_instruct`; None: the stage-1 VLM is the base)
+             vlm=None, # a VLM to start from (default: the config's)
+             seed:int|None=None, # stage 1's seed (default: the study's)
+             progress:bool=True,
+            ):
+    "The study's frozen base VLM: the config's VLM, then stage 1 (embedded VLM only), then stage 2 when `instruct` is given."
+    if vlm is None: vlm = study_vlm(study, paths, precision)
+    precision = train_precision(precision, vlm)
+    if align_epochs and study.embedded:       # a llava-hf VLM has its own projector: no stage 1
+        from myvlm_art.align import ensure_aligned
+        ensure_aligned(vlm, data, AlignConfig(seed=study.seed if seed is None else seed, precision=precision, epochs=align_epochs,
+                                              captions=study_captions(study)), paths)
+    if instruct is not None: instruct_base(vlm, data, paths, dataclasses.replace(instruct, precision=precision), progress)
+    return vlm
+
 # %% ../nbs/08b_system.ipynb #988f83bc
 @dataclass
 class IntegratedSystem:
     "Everything the integrated system's experiments share: the corpus, the frozen VLM, the signals and the trained gate."
     data: ArtData              # the corpus
-    vlm: object                # the frozen VLM (stage-1 projector loaded)
+    vlm: object                # the frozen base VLM (stage 1, and stage 2 when the study has one)
     signals: dict              # {image: [N]} training signals (temperature 1, z-score)
     thresholds: dict           # {dim: τ} calibrated on the validation split
     concepts: dict             # {dim: [names]}
@@ -112,8 +146,9 @@ def integrated_system(paths:Paths, # the project
                       progress:bool=True,
                       study:StudyConfig|None=None, # the study config: dataset, dimensions, encoder and VLM come from it
                       project:Paths|None=None, # the project's paths, where a real dataset lives (default: `paths`)
+                      instruct:InstructConfig|None=None, # stage 2's recipe (`study_instruct`; None: the stage-1 VLM is the base)
                      ) -> IntegratedSystem:
-    "Build (or reuse) every stage up to trained concept values: corpus, VLM + projector, signals, gate, Stage A + B."
+    "Build (or reuse) every stage up to trained concept values: corpus, base VLM (stages 1 and 2), signals, gate, Stage A + B."
     train = (train or ConceptTrainConfig()).validate()
     if study is None:                         # the parts given one by one: the embedded default's knobs for the dimensions it knows
         known = {d.name: d for d in DEFAULT_DIMENSION_LIST}
@@ -122,9 +157,7 @@ def integrated_system(paths:Paths, # the project
     data = study_data(study, paths, project, seed=train.seed)
     if vlm is None: vlm = study_vlm(study, paths, train.precision)
     train = dataclasses.replace(train, precision=train_precision(train.precision, vlm))   # "auto" settled once, for every stage below
-    if align_epochs and study.embedded:       # a llava-hf VLM has its own projector: no stage 1
-        from myvlm_art.align import ensure_aligned
-        ensure_aligned(vlm, data, AlignConfig(seed=train.seed, precision=train.precision, epochs=align_epochs, captions=study_captions(study)), paths)
+    vlm = base_vlm(study, paths, data, train.precision, align_epochs, instruct if study.embedded else None, vlm, train.seed, progress)
     signals, thresholds, concepts, head = prototype_signals(data, paths, study.encoder, study.dims, seed=train.seed, progress=progress)
     layer = MultiTokenConceptLayer(concepts, vlm.hidden_size, study_gate(study, thresholds=thresholds), seed=train.seed)
     trained = not concepts_are_current(concepts_dir(paths), vlm, layer, data, signals, train)
