@@ -334,7 +334,7 @@ def ensure_instructed(vlm:VLM, # the stage-1 VLM (stage 2 merged in place)
     else: load_instructed(vlm, out)
     return out
 
-# %% ../nbs/07b_instruct.ipynb #e3f25759
+# %% ../nbs/07b_instruct.ipynb #65a860ff
 def corpus_config(data:ArtData) -> SynthArtConfig:
     "The SynthArt config the corpus of `data` was painted with (from its provenance); `DataError` for a corpus not painted here."
     prov = provenance_path(data.spec.json_path)
@@ -343,7 +343,7 @@ def corpus_config(data:ArtData) -> SynthArtConfig:
         raise DataError(f"{data.spec.json_path}: no SynthArt provenance beside it ({prov.name}); stage 2's pool is painted from a SynthArt corpus generated here") from None
     return config_from_dict(SynthArtConfig, made, where=str(prov)).validate()
 
-# %% ../nbs/07b_instruct.ipynb #471cb4c3
+# %% ../nbs/07b_instruct.ipynb #70782fb5
 def instruct_base(vlm:VLM, # the stage-1 VLM (stage 2 merged in place)
                   data:ArtData, # the study's SynthArt corpus (the pool is painted in its world)
                   paths:Paths, # the run's paths (pool under data/images, stage 2 under data/models/instruct)

@@ -105,7 +105,7 @@ def ci_table(results:dict, # {system name: tidy table from `evaluate`}
         rows[name] = row
     return pd.DataFrame(rows).T
 
-# %% ../nbs/10_metrics.ipynb #f2c76245
+# %% ../nbs/10_metrics.ipynb #b12019f3
 def paired_difference(truth:pd.DataFrame, # one row per image, a column per dimension
                       pred_a:pd.DataFrame, # system A's predictions, same rows
                       pred_b:pd.DataFrame, # system B's predictions, same rows

@@ -14,9 +14,9 @@ from .core import *
 from .data import read_csv_strict
 
 # %% auto #0
-__all__ = ['concept_index', 'concepts_from_labels', 'dim_slices', 'PrototypeHead', 'nuisance_fixture', 'PrototypeConfig',
-           'prototype_loss', 'PrototypeTrainer', 'signals_from_similarities', 'export_signals', 'write_signals',
-           'read_signals', 'calibrate_thresholds', 'score_head']
+__all__ = ['concept_index', 'concepts_from_labels', 'dim_slices', 'signal_predictions', 'PrototypeHead', 'nuisance_fixture',
+           'PrototypeConfig', 'prototype_loss', 'PrototypeTrainer', 'signals_from_similarities', 'export_signals',
+           'write_signals', 'read_signals', 'calibrate_thresholds', 'score_head']
 
 # %% ../nbs/04_prototypes.ipynb #78467e15
 def concept_index(concepts:dict) -> list[tuple[str, str]]:
@@ -34,6 +34,16 @@ def dim_slices(concepts:dict) -> dict:
     out, s = {}, 0
     for d, names in concepts.items(): out[d] = slice(s, s + len(names)); s += len(names)
     return out
+
+# %% ../nbs/04_prototypes.ipynb #66c330c0
+def signal_predictions(signals:np.ndarray, # [B, N] signals in the global concept index
+                       concepts:dict, # {dim: [names]} in global order
+                      ) -> pd.DataFrame:
+    "One row per image, a column per dimension: the concept with the highest signal (ties: the first in the index)."
+    S = np.asarray(signals)
+    n = sum(len(v) for v in concepts.values())
+    if S.ndim != 2 or S.shape[1] != n: raise DataError(f"signals have shape {S.shape}, expected [B, {n}]")
+    return pd.DataFrame({d: np.asarray(concepts[d], dtype=object)[S[:, sl].argmax(1)] for d, sl in dim_slices(concepts).items()})
 
 # %% ../nbs/04_prototypes.ipynb #392d262e
 def _unit(x):

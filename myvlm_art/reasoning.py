@@ -128,7 +128,7 @@ def parse_answer(text:str, kind:str, matcher:AliasMatcher) -> dict:
     prompt_for(kind)
     return parse_structured(text, matcher) if kind == "structured" else parse_natural(text, matcher)
 
-# %% ../nbs/09_reasoning.ipynb #73d068a8
+# %% ../nbs/09_reasoning.ipynb #a505eff4
 def name_hint(names:list, # the `(dim, name)` concepts the gate activates for one image (`gate_names`)
              ) -> str:
     "One sentence naming the activated concepts, appended to the question ('' for none)."

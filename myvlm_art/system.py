@@ -14,7 +14,7 @@ from .core import *
 from .data import ArtData, DatasetSpec, prepare_dataset
 from .config import StudyConfig, Dimension, DEFAULT_DIMENSION_LIST, caption_rules, knowledge_rules, pool_heldout
 from .prototypes import PrototypeHead, PrototypeConfig, PrototypeTrainer, export_signals, calibrate_thresholds
-from .gating import GateConfig, MultiTokenConceptLayer
+from .gating import GateConfig, MultiTokenConceptLayer, with_gate, set_graph, cooccurrence_graph
 from .dataset import DEFAULT_DIMS
 from .align import AlignConfig, train_precision
 from .instruct import InstructConfig, instruct_base
@@ -22,7 +22,7 @@ from .trainer import ConceptTrainConfig, concepts_are_current, concepts_dir, ens
 
 # %% auto #0
 __all__ = ['prototype_signals', 'study_data', 'study_vlm', 'study_captions', 'study_gate', 'study_instruct', 'base_vlm',
-           'IntegratedSystem', 'integrated_system']
+           'IntegratedSystem', 'integrated_system', 'graph_gate']
 
 # %% ../nbs/08b_system.ipynb #6a25214c
 def prototype_signals(data:ArtData, # the corpus
@@ -89,7 +89,7 @@ def study_gate(study:StudyConfig, **knobs) -> GateConfig:
     "The gate's config for the study: fairness priority in the config's dimension order (then `knobs`)."
     return GateConfig(**{"priority": study.dims, **knobs}).validate()
 
-# %% ../nbs/08b_system.ipynb #9a1a1e45
+# %% ../nbs/08b_system.ipynb #68747d47
 def study_instruct(study:StudyConfig, # the study
                    pool:int, # pretraining-pool paintings (0: no stage 2)
                    epochs:int=1, # passes over the pool
@@ -101,7 +101,7 @@ def study_instruct(study:StudyConfig, # the study
     return InstructConfig(pool=pool, heldout=pool_heldout(pool), epochs=epochs, knowledge=knowledge_rules(study.dimensions),
                           precision=precision, seed=study.seed if seed is None else seed).validate()
 
-# %% ../nbs/08b_system.ipynb #7d2931c8
+# %% ../nbs/08b_system.ipynb #0f9d17e7
 def base_vlm(study:StudyConfig, # the study
              paths:Paths, # the run's paths (the stages' artefacts under data/models)
              data:ArtData, # the study's corpus (stage 1's captions, stage 2's world)
@@ -163,3 +163,17 @@ def integrated_system(paths:Paths, # the project
     trained = not concepts_are_current(concepts_dir(paths), vlm, layer, data, signals, train)
     ensure_concepts(vlm, layer, data, signals, train, paths, progress=progress)
     return IntegratedSystem(data, vlm, signals, thresholds, concepts, head, layer, train, trained)
+
+# %% ../nbs/08b_system.ipynb #84d84248
+def graph_gate(layer:MultiTokenConceptLayer, # the (trained) inference gate
+               data:ArtData, # the corpus (graph from its train split, thresholds from its val split)
+               signals:dict, # {image: [N]} signals of every record
+               alpha:float=0.5, # weight of the co-occurrence evidence
+              ) -> MultiTokenConceptLayer:
+    "The same values under graph-consistent gating, with thresholds recalibrated on the graph-weighted validation signals."
+    g = set_graph(with_gate(layer, graph_alpha=alpha), cooccurrence_graph(data.split("train"), layer.concepts))
+    va = data.split("val")
+    if va.empty: raise DataError(f"{data.spec.name}: no validation split to calibrate the graph gate on")
+    W = g.weighted_signals(torch.as_tensor(np.stack([signals[str(p)] for p in va.image]), dtype=torch.float32)).numpy()
+    th = calibrate_thresholds(W, va, layer.concepts)
+    return with_gate(g, thresholds={d: v["threshold"] for d, v in th.items()})
