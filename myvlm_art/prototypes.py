@@ -35,7 +35,7 @@ def dim_slices(concepts:dict) -> dict:
     for d, names in concepts.items(): out[d] = slice(s, s + len(names)); s += len(names)
     return out
 
-# %% ../nbs/04_prototypes.ipynb #66c330c0
+# %% ../nbs/04_prototypes.ipynb #4003476f
 def signal_predictions(signals:np.ndarray, # [B, N] signals in the global concept index
                        concepts:dict, # {dim: [names]} in global order
                       ) -> pd.DataFrame:

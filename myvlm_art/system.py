@@ -164,7 +164,7 @@ def integrated_system(paths:Paths, # the project
     ensure_concepts(vlm, layer, data, signals, train, paths, progress=progress)
     return IntegratedSystem(data, vlm, signals, thresholds, concepts, head, layer, train, trained)
 
-# %% ../nbs/08b_system.ipynb #84d84248
+# %% ../nbs/08b_system.ipynb #1a3691e1
 def graph_gate(layer:MultiTokenConceptLayer, # the (trained) inference gate
                data:ArtData, # the corpus (graph from its train split, thresholds from its val split)
                signals:dict, # {image: [N]} signals of every record
