@@ -20,8 +20,8 @@ from .synthclip import _field, _evidence, _image_key, train_fingerprint
 __all__ = ['record_evidence', 'image_key', 'CAPTIONS', 'ALIGN_PRECISIONS', 'RESUME_FREE_FIELDS', 'align_fingerprint',
            'CHECKPOINT_FILES', 'style_phrase', 'genre_phrase', 'check_captions', 'caption_mentions', 'stage1_caption',
            'AlignConfig', 'train_precision', 'AlignCollate', 'align_inputs', 'align_loss', 'epoch_order', 'lr_factor',
-           'frozen_digest', 'replaced_folder', 'recover_folder', 'save_align_checkpoint', 'train_records',
-           'read_checkpoint_state', 'check_resumable', 'load_align_checkpoint', 'training_accelerator',
+           'frozen_digest', 'forget_digest', 'replaced_folder', 'recover_folder', 'save_align_checkpoint',
+           'train_records', 'read_checkpoint_state', 'check_resumable', 'load_align_checkpoint', 'training_accelerator',
            'train_projector', 'align_dir', 'align_is_current', 'ensure_aligned']
 
 # %% ../nbs/05b_align.ipynb #d606d351
@@ -254,6 +254,12 @@ def frozen_digest(vlm:VLM, include_projector:bool=False,
     if getattr(vlm, "pool", 1) > 1: h.update(f"pool{vlm.pool}".encode())     # pooled image tokens: another VLM for every cache
     memo[include_projector] = (state, h.hexdigest())
     return memo[include_projector][1]
+
+# %% ../nbs/05b_align.ipynb #58e745df
+def forget_digest(vlm:VLM) -> VLM:
+    "Drop the memoised digests of `vlm`, after a weight change made through `.data` (e.g. a LoRA merge)."
+    _DIGESTS.pop(vlm.model, None)
+    return vlm
 
 # %% ../nbs/05b_align.ipynb #a6017789
 CHECKPOINT_FILES = ("projector.safetensors", "optimizer.pt", "scheduler.pt", "state.json")

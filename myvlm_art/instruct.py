@@ -14,7 +14,7 @@ from .core import *
 from .data import ArtData
 from .synthart import SynthArtConfig, make_artists, sample_latents, paint_latents, generator_hash
 from .vlm import VLM, module_fingerprint, resolve_attention
-from .align import (train_precision, training_accelerator, epoch_order, lr_factor, frozen_digest, replaced_folder,
+from .align import (train_precision, training_accelerator, epoch_order, lr_factor, frozen_digest, forget_digest, replaced_folder,
                              align_loss)
 from .dataset import ConceptCollate, ConceptDataConfig, embed_with_images, stage_b_kind, target_segments, reason_text, DEFAULT_DIMS
 
@@ -161,6 +161,7 @@ def merge_lora(vlm:VLM, pm, # the VLM and the peft model `add_lora` returned
         warnings.simplefilter("ignore")
         lm = pm.merge_and_unload()
     if lm is not vlm.language_model: raise RuntimeError("peft returned another language model than the VLM's")
+    forget_digest(vlm)                        # peft merges through `.data`: the memoised digest would still be the unmerged model's
     vlm.info.update(lm_fingerprint=module_fingerprint(vlm.language_model), stage2=tag)
     return vlm
 

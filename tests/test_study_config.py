@@ -106,12 +106,15 @@ def test_four_dimensions_llava_and_openclip_end_to_end(project):
     R = root/"data"/"quick"/"results"
     tm = pd.read_csv(R/"timings.csv").set_index("stage")
     assert tm.loc["VLM stage-1 alignment", "status"] == "skipped" and tm.loc["synthclip", "status"] == "skipped", tm   # llava-hf: no stage 1
+    assert tm.loc["VLM stage-2 instruction tuning", "status"] == "skipped", tm                                        # ... and no stage 2
     assert "ablation: classes" in tm.index                                                                          # the YAML-only study ran
     for f in ("main_table.csv", "baseline.csv", "fourdim_probe.csv", "studies/gate.csv", "studies/training.csv", "studies/prototypes.csv"):
         t = pd.read_csv(R/f)
         assert set(DIMS) <= set(t.dimension.astype(str)), (f, sorted(set(t.dimension)))
     mt = pd.read_csv(R/"main_table.csv")
-    assert not mt.source.str.contains("paper").any() and set(mt.system) == {"baseline", "integrated"}   # no paper rows for other dimensions
+    assert not mt.source.str.contains("paper").any() and set(mt.system) == {"baseline", "names in prompt", "LoRA on base VLM", "integrated", "integrated + graph", "prototype argmax"}   # no paper rows for other dimensions
+    dif = pd.read_csv(R/"main_table_differences.csv")                                       # integrated - each peer, paired
+    assert set(dif.versus) == {"baseline", "names in prompt", "LoRA on base VLM", "integrated + graph", "prototype argmax"} and set(DIMS) <= set(dif.dimension)
     cls = pd.read_csv(R/"studies"/"classes.csv")
     assert list(cls.scale.unique()) == [2] and set(cls.dimension) == set(DIMS) and "config" not in cls.columns    # the config reached the run, not its table
     assert cls.set_index("dimension").value.to_dict() == {"painter": 16, "movement": 12, "subject": 12, "mood": 6}
