@@ -255,7 +255,7 @@ def frozen_digest(vlm:VLM, include_projector:bool=False,
     memo[include_projector] = (state, h.hexdigest())
     return memo[include_projector][1]
 
-# %% ../nbs/05b_align.ipynb #58e745df
+# %% ../nbs/05b_align.ipynb #6b21959d
 def forget_digest(vlm:VLM) -> VLM:
     "Drop the memoised digests of `vlm`, after a weight change made through `.data` (e.g. a LoRA merge)."
     _DIGESTS.pop(vlm.model, None)
