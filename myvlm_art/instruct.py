@@ -21,8 +21,8 @@ from .dataset import ConceptCollate, ConceptDataConfig, embed_with_images, stage
 # %% auto #0
 __all__ = ['UNKNOWN', 'LORA_TARGETS', 'INSTRUCT_FILES', 'pool_start', 'pool_root', 'render_pool', 'check_pool_disjoint',
            'known_concepts', 'pool_labels', 'InstructCollate', 'add_lora', 'merge_lora', 'InstructConfig',
-           'instruct_loss', 'train_instruct', 'load_instructed', 'instruct_is_current', 'ensure_instructed',
-           'corpus_config', 'instruct_base']
+           'instruct_loss', 'adapter_tag', 'train_instruct', 'load_instructed', 'instruct_is_current',
+           'ensure_instructed', 'corpus_config', 'instruct_base']
 
 # %% ../nbs/07b_instruct.ipynb #235e25c0
 def pool_start(cfg:SynthArtConfig) -> int:
@@ -228,7 +228,9 @@ def _stage1_identity(vlm:VLM) -> dict:
 
 def _pool_fingerprint(pool:pd.DataFrame) -> str: return config_hash(pool.drop(columns="heldout").to_dict("records"), 16)
 
-def _adapter_tag(tensors:dict) -> str: return sha256_bytes(b"".join(tensors[k].float().numpy().tobytes() for k in sorted(tensors)))[:16]
+def adapter_tag(tensors:dict) -> str:
+    "A short hash of an adapter state dict (what `vlm.info` records of merged adapters)."
+    return sha256_bytes(b"".join(tensors[k].float().numpy().tobytes() for k in sorted(tensors)))[:16]
 
 def train_instruct(vlm:VLM, # the stage-1 VLM; on return its projector is stage 2's and the adapters are merged
                    pool:pd.DataFrame, # from `render_pool`
@@ -279,7 +281,7 @@ def train_instruct(vlm:VLM, # the stage-1 VLM; on return its projector is stage 
         accel.free_memory()
     from peft import get_peft_model_state_dict
     adapter = {k: v.detach().float().cpu().contiguous() for k, v in get_peft_model_state_dict(pm).items()}
-    tag = _adapter_tag(adapter)
+    tag = adapter_tag(adapter)
     merge_lora(vlm, pm, tag)
     if module_fingerprint(vlm.vision_tower) != vision_before: raise RuntimeError("stage 2 changed the vision tower")
     q = max(1, spe // 4)
@@ -309,7 +311,7 @@ def load_instructed(vlm:VLM, # a stage-1 VLM (the projector `train_instruct` sta
     pm = add_lora(vlm, int(meta["r"]), int(meta["alpha"]), tuple(meta["targets"]))
     res = set_peft_model_state_dict(pm, tensors)
     if getattr(res, "unexpected_keys", None): raise CheckpointError(f"{out_dir/'adapter.safetensors'}: tensors {res.unexpected_keys[:2]} fit no adapter")
-    merge_lora(vlm, pm, _adapter_tag(tensors))
+    merge_lora(vlm, pm, adapter_tag(tensors))
     return vlm.load_projector(out_dir/"projector.safetensors")
 
 # %% ../nbs/07b_instruct.ipynb #f8ce0527

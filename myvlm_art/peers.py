@@ -15,7 +15,7 @@ from .data import ArtData
 from .vlm import VLM, module_fingerprint, resolve_attention
 from .align import train_precision, training_accelerator, epoch_order, frozen_digest, replaced_folder, train_records, align_fingerprint
 from .dataset import ConceptCollate, concept_inputs
-from .instruct import add_lora, merge_lora, LORA_TARGETS
+from .instruct import add_lora, merge_lora, adapter_tag, LORA_TARGETS
 from .trainer import ConceptTrainConfig, weighted_loss, deterministic_algorithms
 
 # %% auto #0
@@ -90,7 +90,7 @@ def train_lora_peer(vlm:VLM, # the base VLM; on return it is the peer (adapters 
         accel.free_memory()
     from peft import get_peft_model_state_dict
     adapter = {k: v.detach().float().cpu().contiguous() for k, v in get_peft_model_state_dict(pm).items()}
-    tag = sha256_bytes(b"".join(adapter[k].numpy().tobytes() for k in sorted(adapter)))[:16]
+    tag = adapter_tag(adapter)
     merge_lora(vlm, pm, vlm.info.get("stage2", "")); vlm.info["lora_peer"] = tag
     if module_fingerprint(vlm.vision_tower) != vision: raise RuntimeError("the LoRA peer changed the vision tower")
     L, st, q = np.array(losses), np.array(stages), max(1, spe // 4)
@@ -120,7 +120,7 @@ def load_lora_peer(vlm:VLM, # the base VLM the peer was trained from (a fresh co
     pm = add_lora(vlm, int(meta["r"]), int(meta["alpha"]), tuple(meta["targets"]))
     res = set_peft_model_state_dict(pm, tensors)
     if getattr(res, "unexpected_keys", None): raise CheckpointError(f"{f}: tensors {res.unexpected_keys[:2]} fit no adapter")
-    merge_lora(vlm, pm, vlm.info.get("stage2", "")); vlm.info["lora_peer"] = sha256_bytes(b"".join(tensors[k].float().numpy().tobytes() for k in sorted(tensors)))[:16]
+    merge_lora(vlm, pm, vlm.info.get("stage2", "")); vlm.info["lora_peer"] = adapter_tag(tensors)
     return vlm
 
 # %% ../nbs/08c_peers.ipynb #8b02b7df
@@ -132,7 +132,7 @@ def ensure_lora_peer(vlm:VLM, # the base VLM (a fresh copy: it becomes the peer)
     "Train the LoRA peer unless `out_dir` holds one of this key, else load it; either way `vlm` becomes the peer."
     cfg = (cfg or LoraPeerConfig()).validate()
     out = Path(out_dir) if out_dir is not None else Paths.default().data/"models"/"lora_peer"
-    try: current = json.loads((out/"peer.json").read_text()).get("key") == lora_peer_key(vlm, data, train, cfg) and (out/"adapter.safetensors").is_file()
+    try: current = json.loads((out/"peer.json").read_text()).get("key") == lora_peer_key(vlm, data, train, cfg) and all((out/f).is_file() for f in PEER_FILES)
     except (OSError, ValueError): current = False
     if current: return load_lora_peer(vlm, out)
     train_lora_peer(vlm, data, train, cfg, out, progress)
