@@ -1,4 +1,4 @@
-"""The systems a user would pick instead of MyVLM-Art, trained on exactly what it is trained on: LoRA adapters on the base VLM, from the concept values' own examples, targets, order and step budget.
+"""The systems a user would pick instead of MyVLM-Art, trained on exactly what it is trained on: LoRA adapters on the base VLM, and MyVLM's own design (a linear head and one token per concept), from the concept values' own examples, targets, order and step budget.
 
 Docs: https://myvlm-art.github.io/myvlm-art/peers.html.md"""
 
@@ -9,17 +9,21 @@ from __future__ import annotations
 import dataclasses, json, math, sys, time
 from dataclasses import dataclass
 from pathlib import Path
-import numpy as np, torch
+import numpy as np, pandas as pd, torch
 from .core import *
 from .data import ArtData
 from .vlm import VLM, module_fingerprint, resolve_attention
 from .align import train_precision, training_accelerator, epoch_order, frozen_digest, replaced_folder, train_records, align_fingerprint
 from .dataset import ConceptCollate, concept_inputs
 from .instruct import add_lora, merge_lora, adapter_tag, LORA_TARGETS
-from .trainer import ConceptTrainConfig, weighted_loss, deterministic_algorithms
+from .trainer import (ConceptTrainConfig, weighted_loss, deterministic_algorithms, train_concepts, concepts_are_current,
+                               load_values)
+from .prototypes import calibrate_thresholds, dim_slices
+from .gating import GateConfig, MultiTokenConceptLayer
 
 # %% auto #0
-__all__ = ['PEER_FILES', 'LoraPeerConfig', 'lora_peer_key', 'train_lora_peer', 'load_lora_peer', 'ensure_lora_peer']
+__all__ = ['PEER_FILES', 'LINEAR_C_GRID', 'LoraPeerConfig', 'lora_peer_key', 'train_lora_peer', 'load_lora_peer',
+           'ensure_lora_peer', 'linear_head_signals', 'myvlm_signals', 'ensure_myvlm_peer']
 
 # %% ../nbs/08c_peers.ipynb #cdddc9c9
 @dataclass
@@ -137,3 +141,73 @@ def ensure_lora_peer(vlm:VLM, # the base VLM (a fresh copy: it becomes the peer)
     if current: return load_lora_peer(vlm, out)
     train_lora_peer(vlm, data, train, cfg, out, progress)
     return vlm
+
+# %% ../nbs/08c_peers.ipynb #9a162e03
+LINEAR_C_GRID = (0.01, 0.1, 1.0, 10.0)    # the declared grid for the heads' L2 strength (chosen on val)
+
+def linear_head_signals(X:np.ndarray, # [N, D] frozen image features of every record
+                        labels:pd.DataFrame, # the records' labels, a column per dimension
+                        concepts:dict, # {dim: names} in the signals' global order
+                        fit:np.ndarray, # [N] bool: the rows the heads learn from (the train split)
+                        C:float=1.0, # inverse L2 strength of every head
+                       ) -> np.ndarray:
+    "MyVLM's concept heads: one binary logistic regression per concept on standardised features; `[N, total]` probabilities in the global order."
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+    fit = np.asarray(fit, bool)
+    scaler = StandardScaler().fit(X[fit]); Z = scaler.transform(X)
+    out = np.zeros((len(X), sum(len(v) for v in concepts.values())), np.float32)
+    for d, sl in dim_slices(concepts).items():
+        y = labels[d].to_numpy(dtype=str)
+        for j, name in zip(range(sl.start, sl.stop), concepts[d]):
+            pos = y[fit] == name
+            if pos.all() or not pos.any(): raise DataError(f"linear head {d}={name!r}: the fitting rows need positives and negatives ({int(pos.sum())} of {len(pos)} positive)")
+            head = LogisticRegression(C=C, max_iter=2000).fit(Z[fit], pos)
+            out[:, j] = head.predict_proba(Z)[:, 1]
+    return out
+
+# %% ../nbs/08c_peers.ipynb #73c5dc03
+def myvlm_signals(data:ArtData, # the corpus (train split fits the heads, val split chooses C and the thresholds)
+                  paths:Paths, # the project (features cached under data/cache/features)
+                  concepts:dict, # {dim: names}: the global order of MyVLM-Art's signals
+                  encoder:str="synthclip", # the prototype heads' encoder: the same frozen features
+                  grid=LINEAR_C_GRID, # candidate C values
+                  progress:bool=True,
+                 ) -> tuple[dict, dict, dict]:
+    "`(signals {image: [N]}, thresholds {dim: τ}, choice)` of MyVLM's linear concept heads; `choice` records C and its val F1 per candidate."
+    from sklearn.metrics import f1_score
+    from myvlm_art.encoders import get_encoder, encode_paths, FeatureCache
+    from myvlm_art.prototypes import signal_predictions
+    recs = data.records
+    X = encode_paths(get_encoder(encoder, paths), [data.spec.images_root/p for p in recs.image], FeatureCache(paths.cache/"features"), progress=progress)
+    tr, va = (recs.split == "train").to_numpy(), (recs.split == "val").to_numpy()
+    if not va.any(): raise DataError(f"{data.spec.name}: no validation split to choose the linear heads' C on")
+    scores, runs = {}, {}
+    for C in grid:
+        S = runs[C] = linear_head_signals(X, recs, concepts, tr, C)
+        P = signal_predictions(S[va], concepts)
+        scores[C] = float(np.mean([f1_score(recs[d][va].astype(str), P[d], average="macro", labels=concepts[d], zero_division=0) for d in concepts]))
+    best = max(grid, key=lambda c: (scores[c], -c))      # ties: the stronger regularisation
+    S = runs[best]
+    th = calibrate_thresholds(S[va], recs[va], concepts)
+    return ({str(im): S[i] for i, im in enumerate(recs.image)}, {d: v["threshold"] for d, v in th.items()},
+            {"C": best, "val_macro_f1": {str(c): round(v, 4) for c, v in scores.items()}, "encoder": encoder})
+
+# %% ../nbs/08c_peers.ipynb #9793e17e
+def ensure_myvlm_peer(vlm:VLM, # the frozen base VLM (MyVLM-Art's)
+                      data:ArtData, # the study's corpus (train split)
+                      signals:dict, # {image: [N]} the linear heads' signals (`myvlm_signals`)
+                      thresholds:dict, # {dim: τ} calibrated on them
+                      concepts:dict, # {dim: names}
+                      train:ConceptTrainConfig, # MyVLM-Art's recipe: the same examples, targets, order and steps
+                      gate:GateConfig, # MyVLM-Art's training gate; thresholds and max_tokens are replaced
+                      out_dir:Path|str, # e.g. data/models/myvlm_peer
+                      progress:bool=True,
+                     ) -> MultiTokenConceptLayer:
+    "Train (or reuse) MyVLM's one-token concept values on the base VLM; returns the layer with them loaded."
+    cfg = dataclasses.replace(gate, thresholds=dict(thresholds), max_tokens=1).validate()
+    layer = MultiTokenConceptLayer(concepts, vlm.hidden_size, cfg, seed=train.seed)
+    out = Path(out_dir)
+    if not concepts_are_current(out, vlm, layer, data, signals, train):
+        train_concepts(vlm, layer, data, signals, train, out, resume=True, progress=progress)
+    return load_values(out/"values.safetensors", layer)
