@@ -74,19 +74,21 @@ class ReportPreset:
     limit: int = 0              # main table and baseline: first N test images (0: all)
     per_class: int = 6          # ablations: subset images per class of the first dimension
     steps_b: int = 8            # training ablation: Stage-B steps of a retrain run
+    sweep_pool: int = 400       # knowledge sweep: pool paintings each level's stage 2 trains on
+    sweep_steps: int = 48       # knowledge sweep: Stage-A steps of each level's concept values
     max_runs: int = 0           # runs per study (0: all)
 
     def validate(self, where:str="preset"):
-        for k in ("synthclip_epochs", "align_epochs", "instruct_pool", "limit", "per_class", "steps_b", "max_runs", "epochs_a", "epochs_b"):
+        for k in ("synthclip_epochs", "align_epochs", "instruct_pool", "limit", "per_class", "steps_b", "sweep_pool", "sweep_steps", "max_runs", "epochs_a", "epochs_b"):
             if getattr(self, k) < 0: raise ConfigError(f"{where}.{k} must be >= 0, got {getattr(self, k)!r}")
-        for k in ("per_class", "instruct_epochs"):
+        for k in ("per_class", "instruct_epochs", "sweep_pool", "sweep_steps"):
             if getattr(self, k) < 1: raise ConfigError(f"{where}.{k} must be >= 1, got {getattr(self, k)!r}")
         if 0 < self.instruct_pool < 25: raise ConfigError(f"{where}.instruct_pool: 0 (no stage 2) or at least 25 paintings, got {self.instruct_pool!r}")
         return self
 
 PRESETS = {"full": ReportPreset(),
            "quick": ReportPreset(corpus=dict(n_images=240, image_size=64, minimal_pairs=12), synthclip_epochs=4, instruct_pool=64,
-                                 epochs_a=0.5, epochs_b=0.25, limit=16, per_class=2, steps_b=2, max_runs=2)}
+                                 epochs_a=0.5, epochs_b=0.25, limit=16, per_class=2, steps_b=2, sweep_pool=64, sweep_steps=4, max_runs=2)}
 
 # %% ../nbs/02b_config.ipynb #45bf5c0f
 ENCODER_KINDS = ("synthclip", "effnet-lite0", "magenta-style")

@@ -142,7 +142,7 @@ def ensure_lora_peer(vlm:VLM, # the base VLM (a fresh copy: it becomes the peer)
     train_lora_peer(vlm, data, train, cfg, out, progress)
     return vlm
 
-# %% ../nbs/08c_peers.ipynb #9a162e03
+# %% ../nbs/08c_peers.ipynb #67f135ff
 LINEAR_C_GRID = (0.01, 0.1, 1.0, 10.0)    # the declared grid for the heads' L2 strength (chosen on val)
 
 def linear_head_signals(X:np.ndarray, # [N, D] frozen image features of every record
@@ -166,7 +166,7 @@ def linear_head_signals(X:np.ndarray, # [N, D] frozen image features of every re
             out[:, j] = head.predict_proba(Z)[:, 1]
     return out
 
-# %% ../nbs/08c_peers.ipynb #73c5dc03
+# %% ../nbs/08c_peers.ipynb #99ed20fa
 def myvlm_signals(data:ArtData, # the corpus (train split fits the heads, val split chooses C and the thresholds)
                   paths:Paths, # the project (features cached under data/cache/features)
                   concepts:dict, # {dim: names}: the global order of MyVLM-Art's signals
@@ -193,7 +193,7 @@ def myvlm_signals(data:ArtData, # the corpus (train split fits the heads, val sp
     return ({str(im): S[i] for i, im in enumerate(recs.image)}, {d: v["threshold"] for d, v in th.items()},
             {"C": best, "val_macro_f1": {str(c): round(v, 4) for c, v in scores.items()}, "encoder": encoder})
 
-# %% ../nbs/08c_peers.ipynb #9793e17e
+# %% ../nbs/08c_peers.ipynb #6e61f4af
 def ensure_myvlm_peer(vlm:VLM, # the frozen base VLM (MyVLM-Art's)
                       data:ArtData, # the study's corpus (train split)
                       signals:dict, # {image: [N]} the linear heads' signals (`myvlm_signals`)
