@@ -13,8 +13,9 @@ import numpy as np, pandas as pd, torch
 from .core import *
 from .data import ArtData
 from .vlm import VLM, module_fingerprint, resolve_attention
-from .align import train_precision, training_accelerator, epoch_order, frozen_digest, replaced_folder, train_records, align_fingerprint
-from .dataset import ConceptCollate, concept_inputs
+from .align import (train_precision, training_accelerator, epoch_order, frozen_digest, replaced_folder, train_records, align_fingerprint,
+                             AlignConfig, AlignCollate, align_inputs, align_loss)
+from .dataset import ConceptCollate, concept_inputs, inject_concepts
 from .instruct import add_lora, merge_lora, adapter_tag, LORA_TARGETS
 from .trainer import (ConceptTrainConfig, weighted_loss, deterministic_algorithms, train_concepts, concepts_are_current,
                                load_values)
@@ -23,7 +24,7 @@ from .gating import GateConfig, MultiTokenConceptLayer
 
 # %% auto #0
 __all__ = ['PEER_FILES', 'LINEAR_C_GRID', 'LoraPeerConfig', 'lora_peer_key', 'train_lora_peer', 'load_lora_peer',
-           'ensure_lora_peer', 'linear_head_signals', 'myvlm_signals', 'ensure_myvlm_peer']
+           'ensure_lora_peer', 'linear_head_signals', 'myvlm_signals', 'ensure_myvlm_peer', 'caption_losses']
 
 # %% ../nbs/08c_peers.ipynb #cdddc9c9
 @dataclass
@@ -173,24 +174,28 @@ def myvlm_signals(data:ArtData, # the corpus (train split fits the heads, val sp
                   encoder:str="synthclip", # the prototype heads' encoder: the same frozen features
                   grid=LINEAR_C_GRID, # candidate C values
                   progress:bool=True,
+                  extra=(), # other image files (e.g. held-out pool paintings): their signals too, keyed by the path as given; never fitted on
                  ) -> tuple[dict, dict, dict]:
     "`(signals {image: [N]}, thresholds {dim: τ}, choice)` of MyVLM's linear concept heads; `choice` records C and its val F1 per candidate."
     from sklearn.metrics import f1_score
     from myvlm_art.encoders import get_encoder, encode_paths, FeatureCache
     from myvlm_art.prototypes import signal_predictions
     recs = data.records
-    X = encode_paths(get_encoder(encoder, paths), [data.spec.images_root/p for p in recs.image], FeatureCache(paths.cache/"features"), progress=progress)
-    tr, va = (recs.split == "train").to_numpy(), (recs.split == "val").to_numpy()
+    files = [data.spec.images_root/p for p in recs.image] + [Path(p) for p in extra]
+    X = encode_paths(get_encoder(encoder, paths), files, FeatureCache(paths.cache/"features"), progress=progress)
+    n = len(recs); recs_x = pd.concat([recs, pd.DataFrame({"split": ["extra"] * (len(X) - n)})], ignore_index=True) if len(X) > n else recs
+    tr, va = (recs_x.split == "train").to_numpy(), (recs_x.split == "val").to_numpy()
     if not va.any(): raise DataError(f"{data.spec.name}: no validation split to choose the linear heads' C on")
     scores, runs = {}, {}
     for C in grid:
-        S = runs[C] = linear_head_signals(X, recs, concepts, tr, C)
+        S = runs[C] = linear_head_signals(X, recs_x, concepts, tr, C)
         P = signal_predictions(S[va], concepts)
-        scores[C] = float(np.mean([f1_score(recs[d][va].astype(str), P[d], average="macro", labels=concepts[d], zero_division=0) for d in concepts]))
+        scores[C] = float(np.mean([f1_score(recs_x[d][va].astype(str), P[d], average="macro", labels=concepts[d], zero_division=0) for d in concepts]))
     best = max(grid, key=lambda c: (scores[c], -c))      # ties: the stronger regularisation
     S = runs[best]
-    th = calibrate_thresholds(S[va], recs[va], concepts)
-    return ({str(im): S[i] for i, im in enumerate(recs.image)}, {d: v["threshold"] for d, v in th.items()},
+    th = calibrate_thresholds(S[va], recs_x[va], concepts)
+    keys = [str(im) for im in recs.image] + [str(p) for p in extra]
+    return ({k: S[i] for i, k in enumerate(keys)}, {d: v["threshold"] for d, v in th.items()},
             {"C": best, "val_macro_f1": {str(c): round(v, 4) for c, v in scores.items()}, "encoder": encoder})
 
 # %% ../nbs/08c_peers.ipynb #6e61f4af
@@ -211,3 +216,25 @@ def ensure_myvlm_peer(vlm:VLM, # the frozen base VLM (MyVLM-Art's)
     if not concepts_are_current(out, vlm, layer, data, signals, train):
         train_concepts(vlm, layer, data, signals, train, out, resume=True, progress=progress)
     return load_values(out/"values.safetensors", layer)
+
+# %% ../nbs/08c_peers.ipynb #b67ac749
+def caption_losses(vlm:VLM, # the (frozen) VLM, base or peer
+                   records:list, # held-out records (`image` relative to `images_root`, labels, `evidence`)
+                   images_root:Path|str, # their folder
+                   align:AlignConfig, # the stage-1 caption recipe (prompt, caption rules, seed)
+                   layer:MultiTokenConceptLayer|None=None, # concept tokens to splice in after the picture (None: none)
+                   signals:np.ndarray|None=None, # [n, N] the records' signals for `layer`
+                  ) -> np.ndarray:
+    "Each record's stage-1 caption loss (mean next-token CE over the caption), with `layer`'s concept tokens after the picture if given."
+    if layer is not None and (signals is None or len(signals) != len(records)):
+        raise ConfigError(f"caption_losses: one signal row per record ({len(records)} records, {0 if signals is None else len(signals)} rows)")
+    collate, out = AlignCollate(vlm, align, images_root), []
+    with torch.no_grad():
+        for i, r in enumerate(records):
+            b = collate([r]); x = align_inputs(vlm, b); labels, mask = b["labels"].to(vlm.device), b["attention_mask"].to(vlm.device)
+            if layer is not None:
+                seq, mask, _, _ = inject_concepts(layer, {"inputs_embeds": x, "labels": labels}, mask, b["image_positions"],
+                                                  torch.as_tensor(signals[i:i + 1], dtype=torch.float32), fill={"labels": -100})
+                x, labels = seq["inputs_embeds"], seq["labels"]
+            out.append(float(align_loss(vlm, x, mask, labels)))
+    return np.array(out)
