@@ -88,7 +88,7 @@ class ReportPreset:
 
 PRESETS = {"full": ReportPreset(),
            "quick": ReportPreset(corpus=dict(n_images=240, image_size=64, minimal_pairs=12), synthclip_epochs=4, instruct_pool=64,
-                                 epochs_a=0.5, epochs_b=0.25, limit=16, per_class=2, steps_b=2, sweep_pool=64, sweep_steps=4, max_runs=2)}
+                                 epochs_a=0.5, epochs_b=0.25, limit=16, per_class=2, steps_b=2, sweep_pool=32, sweep_steps=4, max_runs=2)}
 
 # %% ../nbs/02b_config.ipynb #45bf5c0f
 ENCODER_KINDS = ("synthclip", "effnet-lite0", "magenta-style")

@@ -217,7 +217,7 @@ def ensure_myvlm_peer(vlm:VLM, # the frozen base VLM (MyVLM-Art's)
         train_concepts(vlm, layer, data, signals, train, out, resume=True, progress=progress)
     return load_values(out/"values.safetensors", layer)
 
-# %% ../nbs/08c_peers.ipynb #b67ac749
+# %% ../nbs/08c_peers.ipynb #6d19dcdb
 def caption_losses(vlm:VLM, # the (frozen) VLM, base or peer
                    records:list, # held-out records (`image` relative to `images_root`, labels, `evidence`)
                    images_root:Path|str, # their folder

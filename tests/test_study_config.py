@@ -115,6 +115,8 @@ def test_four_dimensions_llava_and_openclip_end_to_end(project):
     assert not mt.source.str.contains("paper").any() and set(mt.system) == {"baseline", "names in prompt", "LoRA on base VLM", "MyVLM (linear head, 1 token)", "integrated", "integrated + graph", "prototype argmax", "linear head argmax"}   # no paper rows for other dimensions
     dif = pd.read_csv(R/"main_table_differences.csv")                                       # integrated - each peer, paired
     assert set(dif.versus) == {"baseline", "names in prompt", "LoRA on base VLM", "MyVLM (linear head, 1 token)", "integrated + graph", "prototype argmax", "linear head argmax"} and set(DIMS) <= set(dif.dimension)
+    kn = pd.read_csv(R/"studies"/"knowledge.csv")                                           # llava-hf: no stage 2, so the prior-knowledge sweep does not apply
+    assert kn.system.str.startswith("not applicable").all() and kn.value.isna().all(), kn
     cls = pd.read_csv(R/"studies"/"classes.csv")
     assert list(cls.scale.unique()) == [2] and set(cls.dimension) == set(DIMS) and "config" not in cls.columns    # the config reached the run, not its table
     assert cls.set_index("dimension").value.to_dict() == {"painter": 16, "movement": 12, "subject": 12, "mood": 6}
