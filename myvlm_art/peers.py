@@ -151,13 +151,16 @@ def linear_head_signals(X:np.ndarray, # [N, D] frozen image features of every re
                         concepts:dict, # {dim: names} in the signals' global order
                         fit:np.ndarray, # [N] bool: the rows the heads learn from (the train split)
                         C:float=1.0, # inverse L2 strength of every head
-                       ) -> np.ndarray:
-    "MyVLM's concept heads: one binary logistic regression per concept on standardised features; `[N, total]` probabilities in the global order."
+                        extra:np.ndarray|None=None, # [M, D] features of other images, scored apart (so X's scores do not depend on them)
+                       ):
+    "MyVLM's concept heads: one binary logistic regression per concept on standardised features; `[N, total]` probabilities in the global order (and `[M, total]` for `extra`)."
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
     fit = np.asarray(fit, bool)
     scaler = StandardScaler().fit(X[fit]); Z = scaler.transform(X)
+    Ze = None if extra is None else (scaler.transform(extra) if len(extra) else np.zeros((0, X.shape[1])))
     out = np.zeros((len(X), sum(len(v) for v in concepts.values())), np.float32)
+    out_e = None if extra is None else np.zeros((len(extra), out.shape[1]), np.float32)
     for d, sl in dim_slices(concepts).items():
         y = labels[d].to_numpy(dtype=str)
         for j, name in zip(range(sl.start, sl.stop), concepts[d]):
@@ -165,7 +168,8 @@ def linear_head_signals(X:np.ndarray, # [N, D] frozen image features of every re
             if pos.all() or not pos.any(): raise DataError(f"linear head {d}={name!r}: the fitting rows need positives and negatives ({int(pos.sum())} of {len(pos)} positive)")
             head = LogisticRegression(C=C, max_iter=2000).fit(Z[fit], pos)
             out[:, j] = head.predict_proba(Z)[:, 1]
-    return out
+            if Ze is not None and len(Ze): out_e[:, j] = head.predict_proba(Ze)[:, 1]
+    return out if extra is None else (out, out_e)
 
 # %% ../nbs/08c_peers.ipynb #99ed20fa
 def myvlm_signals(data:ArtData, # the corpus (train split fits the heads, val split chooses C and the thresholds)
@@ -181,21 +185,21 @@ def myvlm_signals(data:ArtData, # the corpus (train split fits the heads, val sp
     from myvlm_art.encoders import get_encoder, encode_paths, FeatureCache
     from myvlm_art.prototypes import signal_predictions
     recs = data.records
-    files = [data.spec.images_root/p for p in recs.image] + [Path(p) for p in extra]
-    X = encode_paths(get_encoder(encoder, paths), files, FeatureCache(paths.cache/"features"), progress=progress)
-    n = len(recs); recs_x = pd.concat([recs, pd.DataFrame({"split": ["extra"] * (len(X) - n)})], ignore_index=True) if len(X) > n else recs
-    tr, va = (recs_x.split == "train").to_numpy(), (recs_x.split == "val").to_numpy()
+    enc, cache = get_encoder(encoder, paths), FeatureCache(paths.cache/"features")
+    X = encode_paths(enc, [data.spec.images_root/p for p in recs.image], cache, progress=progress)
+    XE = encode_paths(enc, [Path(p) for p in extra], cache, progress=False) if len(extra) else np.zeros((0, X.shape[1]), np.float32)
+    tr, va = (recs.split == "train").to_numpy(), (recs.split == "val").to_numpy()
     if not va.any(): raise DataError(f"{data.spec.name}: no validation split to choose the linear heads' C on")
     scores, runs = {}, {}
     for C in grid:
-        S = runs[C] = linear_head_signals(X, recs_x, concepts, tr, C)
+        runs[C] = linear_head_signals(X, recs, concepts, tr, C, extra=XE); S = runs[C][0]
         P = signal_predictions(S[va], concepts)
-        scores[C] = float(np.mean([f1_score(recs_x[d][va].astype(str), P[d], average="macro", labels=concepts[d], zero_division=0) for d in concepts]))
+        scores[C] = float(np.mean([f1_score(recs[d][va].astype(str), P[d], average="macro", labels=concepts[d], zero_division=0) for d in concepts]))
     best = max(grid, key=lambda c: (scores[c], -c))      # ties: the stronger regularisation
-    S = runs[best]
-    th = calibrate_thresholds(S[va], recs_x[va], concepts)
-    keys = [str(im) for im in recs.image] + [str(p) for p in extra]
-    return ({k: S[i] for i, k in enumerate(keys)}, {d: v["threshold"] for d, v in th.items()},
+    S, SE = runs[best]
+    th = calibrate_thresholds(S[va], recs[va], concepts)
+    out = {**{str(im): S[i] for i, im in enumerate(recs.image)}, **{str(p): SE[i] for i, p in enumerate(extra)}}
+    return (out, {d: v["threshold"] for d, v in th.items()},
             {"C": best, "val_macro_f1": {str(c): round(v, 4) for c, v in scores.items()}, "encoder": encoder})
 
 # %% ../nbs/08c_peers.ipynb #6e61f4af
