@@ -17,3 +17,9 @@ def test_notebook(nb):
 
 def test_found_notebooks():
     assert len(NOTEBOOKS) >= 3
+
+def test_experiments_take_parameters():
+    "Every experiment notebook has a cell tagged `parameters` (the study runner and `make report` pass theirs through it)."
+    from myvlm_art.runner import notebook_parameters
+    for nb in sorted((ROOT/"nbs"/"experiments").glob("*.ipynb")):
+        assert notebook_parameters(nb).get("root") == "", nb.name
