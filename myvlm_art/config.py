@@ -15,9 +15,10 @@ from .data import DatasetSpec, check_dataset_name, DEFAULT_DIMENSIONS
 from .synthart import SynthArtConfig, SYNTHART_TARGET_DIMENSIONS
 
 # %% auto #0
-__all__ = ['CAPTION_ROLES', 'DEFAULT_CAPTION_ROLES', 'DEFAULT_MENTIONS', 'DEFAULT_DIMENSION_LIST', 'PRESETS', 'ENCODER_KINDS',
-           'LLAVA_ARCHITECTURES', 'CONFIG_KEYS', 'Dimension', 'knowledge_rules', 'caption_rules', 'pool_heldout',
-           'ReportPreset', 'parse_encoder', 'parse_vlm', 'StudyConfig', 'load_study_config', 'check_dataset_dimensions']
+__all__ = ['CAPTION_ROLES', 'DEFAULT_CAPTION_ROLES', 'DEFAULT_MENTIONS', 'DEFAULT_KNOWN', 'DEFAULT_DIMENSION_LIST', 'PRESETS',
+           'ENCODER_KINDS', 'LLAVA_ARCHITECTURES', 'CONFIG_KEYS', 'Dimension', 'knowledge_rules', 'caption_rules',
+           'pool_heldout', 'ReportPreset', 'parse_encoder', 'parse_vlm', 'StudyConfig', 'load_study_config',
+           'check_dataset_dimensions']
 
 # %% ../nbs/02b_config.ipynb #79f2acad
 CAPTION_ROLES = ("modifier", "noun", "by", "tag")     # how a stage-1 caption names a dimension, in the order its head is built
@@ -45,7 +46,8 @@ class Dimension:
     def role(self) -> str: return self.caption or DEFAULT_CAPTION_ROLES.get(self.name, "tag")
 
 DEFAULT_MENTIONS = {"artist": 0.15}      # artists are named rarely; any other dimension at the Dimension default
-DEFAULT_DIMENSION_LIST = tuple(Dimension(d, DEFAULT_MENTIONS.get(d, 0.35)) for d in DEFAULT_DIMENSIONS)   # the one default list (01_data's)
+DEFAULT_KNOWN = {"artist": 0.8, "style": 0.7, "genre": 0.2}   # the base VLM's prior knowledge, chosen on val (see above); others 0.5
+DEFAULT_DIMENSION_LIST = tuple(Dimension(d, DEFAULT_MENTIONS.get(d, 0.35), known=DEFAULT_KNOWN.get(d, 0.5)) for d in DEFAULT_DIMENSIONS)   # the one default list (01_data's)
 
 def knowledge_rules(dimensions) -> tuple:
     "Stage-2 knowledge `(dim, known, wrong)` per dimension, in the study's order (what `InstructConfig.knowledge` takes)."
@@ -77,18 +79,19 @@ class ReportPreset:
     sweep_pool: int = 400       # knowledge sweep: pool paintings each level's stage 2 trains on
     sweep_steps: int = 48       # knowledge sweep: Stage-A steps of each level's concept values
     max_runs: int = 0           # runs per study (0: all)
+    seeds: int = 3              # main table: seeds of each trained system (concept values, LoRA, MyVLM), the study's seed and up
 
     def validate(self, where:str="preset"):
         for k in ("synthclip_epochs", "align_epochs", "instruct_pool", "limit", "per_class", "steps_b", "sweep_pool", "sweep_steps", "max_runs", "epochs_a", "epochs_b"):
             if getattr(self, k) < 0: raise ConfigError(f"{where}.{k} must be >= 0, got {getattr(self, k)!r}")
-        for k in ("per_class", "instruct_epochs", "sweep_pool", "sweep_steps"):
+        for k in ("per_class", "instruct_epochs", "sweep_pool", "sweep_steps", "seeds"):
             if getattr(self, k) < 1: raise ConfigError(f"{where}.{k} must be >= 1, got {getattr(self, k)!r}")
         if 0 < self.instruct_pool < 25: raise ConfigError(f"{where}.instruct_pool: 0 (no stage 2) or at least 25 paintings, got {self.instruct_pool!r}")
         return self
 
 PRESETS = {"full": ReportPreset(),
            "quick": ReportPreset(corpus=dict(n_images=240, image_size=64, minimal_pairs=12), synthclip_epochs=4, instruct_pool=64,
-                                 epochs_a=0.5, epochs_b=0.25, limit=16, per_class=2, steps_b=2, sweep_pool=32, sweep_steps=4, max_runs=2)}
+                                 epochs_a=0.5, epochs_b=0.25, limit=16, per_class=2, steps_b=2, sweep_pool=32, sweep_steps=4, max_runs=2, seeds=2)}
 
 # %% ../nbs/02b_config.ipynb #45bf5c0f
 ENCODER_KINDS = ("synthclip", "effnet-lite0", "magenta-style")

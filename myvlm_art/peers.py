@@ -24,7 +24,8 @@ from .gating import GateConfig, MultiTokenConceptLayer
 
 # %% auto #0
 __all__ = ['PEER_FILES', 'LINEAR_C_GRID', 'LoraPeerConfig', 'lora_peer_key', 'train_lora_peer', 'load_lora_peer',
-           'ensure_lora_peer', 'linear_head_signals', 'myvlm_signals', 'ensure_myvlm_peer', 'caption_losses']
+           'ensure_lora_peer', 'linear_head_signals', 'myvlm_signals', 'trained_values', 'ensure_myvlm_peer',
+           'caption_losses']
 
 # %% ../nbs/08c_peers.ipynb #cdddc9c9
 @dataclass
@@ -202,6 +203,24 @@ def myvlm_signals(data:ArtData, # the corpus (train split fits the heads, val sp
     return (out, {d: v["threshold"] for d, v in th.items()},
             {"C": best, "val_macro_f1": {str(c): round(v, 4) for c, v in scores.items()}, "encoder": encoder})
 
+# %% ../nbs/08c_peers.ipynb #8ebf36f5
+def trained_values(vlm:VLM, # the frozen base VLM
+                   data:ArtData, # the study's corpus (train split)
+                   signals:dict, # {image: [N]} the gate's signals
+                   concepts:dict, # {dim: names}
+                   train:ConceptTrainConfig, # the recipe; its seed decides the initial values and the example order
+                   gate:GateConfig, # the training gate
+                   out_dir:Path|str, # one folder per system and seed, e.g. data/models/concepts_seed1
+                   progress:bool=True,
+                  ) -> MultiTokenConceptLayer:
+    "Train (or reuse, while current) concept values with `train` and `gate` in `out_dir`; returns the layer with them loaded."
+    layer = MultiTokenConceptLayer(concepts, vlm.hidden_size, gate, seed=train.seed)
+    out = Path(out_dir)
+    if not concepts_are_current(out, vlm, layer, data, signals, train):
+        train_concepts(vlm, layer, data, signals, train, out, resume=True, progress=progress)
+    return load_values(out/"values.safetensors", layer)
+
+
 # %% ../nbs/08c_peers.ipynb #6e61f4af
 def ensure_myvlm_peer(vlm:VLM, # the frozen base VLM (MyVLM-Art's)
                       data:ArtData, # the study's corpus (train split)
@@ -215,11 +234,7 @@ def ensure_myvlm_peer(vlm:VLM, # the frozen base VLM (MyVLM-Art's)
                      ) -> MultiTokenConceptLayer:
     "Train (or reuse) MyVLM's one-token concept values on the base VLM; returns the layer with them loaded."
     cfg = dataclasses.replace(gate, thresholds=dict(thresholds), max_tokens=1).validate()
-    layer = MultiTokenConceptLayer(concepts, vlm.hidden_size, cfg, seed=train.seed)
-    out = Path(out_dir)
-    if not concepts_are_current(out, vlm, layer, data, signals, train):
-        train_concepts(vlm, layer, data, signals, train, out, resume=True, progress=progress)
-    return load_values(out/"values.safetensors", layer)
+    return trained_values(vlm, data, signals, concepts, train, cfg, out_dir, progress)
 
 # %% ../nbs/08c_peers.ipynb #6d19dcdb
 def caption_losses(vlm:VLM, # the (frozen) VLM, base or peer
