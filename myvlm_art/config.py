@@ -79,7 +79,7 @@ class ReportPreset:
     sweep_pool: int = 400       # knowledge sweep: pool paintings each level's stage 2 trains on
     sweep_steps: int = 48       # knowledge sweep: Stage-A steps of each level's concept values
     max_runs: int = 0           # runs per study (0: all)
-    seeds: int = 3              # main table: seeds of each trained system (concept values, LoRA, MyVLM), the study's seed and up
+    seeds: int = 3              # main table: seeds of each trained system (concept values, LoRA, MyVLM), the study's seed and up (quick: 1, a smoke run)
 
     def validate(self, where:str="preset"):
         for k in ("synthclip_epochs", "align_epochs", "instruct_pool", "limit", "per_class", "steps_b", "sweep_pool", "sweep_steps", "max_runs", "epochs_a", "epochs_b"):
@@ -91,7 +91,7 @@ class ReportPreset:
 
 PRESETS = {"full": ReportPreset(),
            "quick": ReportPreset(corpus=dict(n_images=240, image_size=64, minimal_pairs=12), synthclip_epochs=4, instruct_pool=64,
-                                 epochs_a=0.5, epochs_b=0.25, limit=16, per_class=2, steps_b=2, sweep_pool=32, sweep_steps=4, max_runs=2, seeds=2)}
+                                 epochs_a=0.5, epochs_b=0.25, limit=16, per_class=2, steps_b=2, sweep_pool=32, sweep_steps=4, max_runs=2, seeds=1)}
 
 # %% ../nbs/02b_config.ipynb #45bf5c0f
 ENCODER_KINDS = ("synthclip", "effnet-lite0", "magenta-style")
