@@ -246,7 +246,7 @@ class Run:
         p = self.preset
         return dict(seed=self.study.seed, synthclip_epochs=p.synthclip_epochs, align_epochs=p.align_epochs, instruct_pool=p.instruct_pool,
                     instruct_epochs=p.instruct_epochs, epochs_a=p.epochs_a,
-                    epochs_b=p.epochs_b, per_class=p.per_class, steps_b=p.steps_b, sweep_pool=p.sweep_pool, sweep_steps=p.sweep_steps, seeds=p.seeds, precision=self.precision, limit=p.limit, **self.gate)
+                    epochs_b=p.epochs_b, per_class=p.per_class, steps_b=p.steps_b, sweep_pool=p.sweep_pool, sweep_steps=p.sweep_steps, seeds=p.seeds, max_new_tokens=p.max_new_tokens, precision=self.precision, limit=p.limit, **self.gate)
     def encoders(self) -> str:
         "The prototypes study's representations: the four of the embedded default, or the config's encoder beside the offline ones."
         s = self.study

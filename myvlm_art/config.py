@@ -79,19 +79,21 @@ class ReportPreset:
     sweep_pool: int = 400       # knowledge sweep: pool paintings each level's stage 2 trains on
     sweep_steps: int = 48       # knowledge sweep: Stage-A steps of each level's concept values
     max_runs: int = 0           # runs per study (0: all)
+    max_new_tokens: int = 64    # main table and baseline: answer length limit in tokens (quick: 32, a smoke run)
     seeds: int = 3              # main table: seeds of each trained system (concept values, LoRA, MyVLM), the study's seed and up (quick: 1, a smoke run)
 
     def validate(self, where:str="preset"):
         for k in ("synthclip_epochs", "align_epochs", "instruct_pool", "limit", "per_class", "steps_b", "sweep_pool", "sweep_steps", "max_runs", "epochs_a", "epochs_b"):
             if getattr(self, k) < 0: raise ConfigError(f"{where}.{k} must be >= 0, got {getattr(self, k)!r}")
-        for k in ("per_class", "instruct_epochs", "sweep_pool", "sweep_steps", "seeds"):
+        for k in ("per_class", "instruct_epochs", "sweep_pool", "sweep_steps", "seeds", "max_new_tokens"):
             if getattr(self, k) < 1: raise ConfigError(f"{where}.{k} must be >= 1, got {getattr(self, k)!r}")
         if 0 < self.instruct_pool < 25: raise ConfigError(f"{where}.instruct_pool: 0 (no stage 2) or at least 25 paintings, got {self.instruct_pool!r}")
         return self
 
 PRESETS = {"full": ReportPreset(),
            "quick": ReportPreset(corpus=dict(n_images=240, image_size=64, minimal_pairs=12), synthclip_epochs=4, instruct_pool=64,
-                                 epochs_a=0.5, epochs_b=0.25, limit=16, per_class=2, steps_b=2, sweep_pool=32, sweep_steps=4, max_runs=2, seeds=1)}
+                                 epochs_a=0.25, epochs_b=0.125, limit=16, per_class=2, steps_b=2, sweep_pool=32, sweep_steps=4, max_runs=2,
+                                 max_new_tokens=32, seeds=1)}
 
 # %% ../nbs/02b_config.ipynb #45bf5c0f
 ENCODER_KINDS = ("synthclip", "effnet-lite0", "magenta-style")
