@@ -17,8 +17,7 @@ from .align import (train_precision, training_accelerator, epoch_order, frozen_d
                              AlignConfig, AlignCollate, align_inputs, align_loss)
 from .dataset import ConceptCollate, concept_inputs, inject_concepts
 from .instruct import add_lora, merge_lora, adapter_tag, LORA_TARGETS
-from .trainer import (ConceptTrainConfig, weighted_loss, deterministic_algorithms, train_concepts, concepts_are_current,
-                               load_values)
+from .trainer import (ConceptTrainConfig, weighted_loss, deterministic_algorithms, ensure_concepts)
 from .prototypes import calibrate_thresholds, dim_slices
 from .gating import GateConfig, MultiTokenConceptLayer
 
@@ -215,10 +214,8 @@ def trained_values(vlm:VLM, # the frozen base VLM
                   ) -> MultiTokenConceptLayer:
     "Train (or reuse, while current) concept values with `train` and `gate` in `out_dir`; returns the layer with them loaded."
     layer = MultiTokenConceptLayer(concepts, vlm.hidden_size, gate, seed=train.seed)
-    out = Path(out_dir)
-    if not concepts_are_current(out, vlm, layer, data, signals, train):
-        train_concepts(vlm, layer, data, signals, train, out, resume=True, progress=progress)
-    return load_values(out/"values.safetensors", layer)
+    ensure_concepts(vlm, layer, data, signals, train, out_dir=out_dir, progress=progress)
+    return layer
 
 
 # %% ../nbs/08c_peers.ipynb #6e61f4af

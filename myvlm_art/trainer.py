@@ -307,9 +307,11 @@ def load_stage_values(out_dir:Path|str, # a finished concept training (`concepts
     return load_values(snap, layer)
 
 def ensure_concepts(vlm, layer, data:ArtData, signals:dict, cfg:ConceptTrainConfig|None=None, paths:Paths|None=None,
-                    force:bool=False, progress:bool=True) -> Path:
-    "Train the concept values (or reuse a current training) and load them into `layer`."
-    cfg = (cfg or ConceptTrainConfig()).validate(); out = concepts_dir(paths)
+                    force:bool=False, progress:bool=True,
+                    out_dir:Path|str|None=None, # the artifact folder (default `concepts_dir(paths)`; one per system and seed)
+                   ) -> Path:
+    "Train the concept values (or reuse a current training) in `out_dir` and load them into `layer`."
+    cfg = (cfg or ConceptTrainConfig()).validate(); out = Path(out_dir) if out_dir is not None else concepts_dir(paths)
     if force or not concepts_are_current(out, vlm, layer, data, signals, cfg):
         try: train_concepts(vlm, layer, data, signals, cfg, out, resume=not force, progress=progress)
         except CheckpointError as e:
