@@ -91,8 +91,8 @@ class ReportPreset:
         return self
 
 PRESETS = {"full": ReportPreset(),
-           "quick": ReportPreset(corpus=dict(n_images=160, image_size=64, minimal_pairs=12), synthclip_epochs=4, instruct_pool=40,
-                                 epochs_a=0.25, epochs_b=0.125, limit=12, per_class=2, steps_b=2, sweep_pool=16, sweep_steps=2, max_runs=1,
+           "quick": ReportPreset(corpus=dict(n_images=160, image_size=64, minimal_pairs=12), synthclip_epochs=2, instruct_pool=40,
+                                 epochs_a=0.25, epochs_b=0.125, limit=12, per_class=1, steps_b=2, sweep_pool=16, sweep_steps=2, max_runs=1,
                                  max_new_tokens=32, seeds=1)}
 
 # %% ../nbs/02b_config.ipynb #45bf5c0f

@@ -29,7 +29,7 @@ from myvlm_art.prototypes import read_signals
 from myvlm_art.reasoning import JSON_CLOSE, JSON_OPEN, AliasMatcher, aliases_for, extract_json, parse_answer, parse_natural, parse_structured
 from myvlm_art.gating import GateConfig, MultiTokenConceptLayer, select_concepts
 
-N_EXAMPLES = int(os.environ.get("MYVLM_FUZZ_EXAMPLES", "1000"))   # 1000 per property; lower it locally for a quick pass
+N_EXAMPLES = int(os.environ.get("MYVLM_FUZZ_EXAMPLES", "500"))    # 500 per property (5x hypothesis' default; CI time); raise it for a deeper pass
 FUZZ = settings(max_examples=N_EXAMPLES, deadline=None, database=None, print_blob=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much,
                                        HealthCheck.large_base_example])
