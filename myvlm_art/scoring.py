@@ -1,4 +1,4 @@
-"""Teacher-forced scoring of candidate concept names: which artist, style and genre does the VLM find most likely for an image — one prompt forward per image, then every candidate from the cached prefix.
+"""Teacher-forced scoring of candidate concept names: which artist, style and genre does the VLM find most likely for an image — one prompt forward per batch of images, then every candidate from the cached prefix.
 
 Docs: https://myvlm-art.github.io/myvlm-art/scoring.html.md"""
 
@@ -43,24 +43,25 @@ def _all_candidates(tokenizer, concepts:dict) -> tuple[torch.Tensor, torch.Tenso
     return ids, scored, rows
 
 def _score_prefix(vlm, embeds:torch.Tensor, mask:torch.Tensor, ids:torch.Tensor, scored:torch.Tensor) -> np.ndarray:
-    "[C] summed log-probabilities of each candidate row after one prompt (batch of 1, no padding)."
-    C, L = ids.shape; P = mask.shape[1]
+    "[B, C] summed log-probabilities of each candidate row after each of B left-padded prompts."
+    (B, P), (C, L) = mask.shape, ids.shape
     pre = vlm.model(inputs_embeds=embeds.to(vlm.dtype), attention_mask=mask, position_ids=_positions(mask), use_cache=True, logits_to_keep=1)
-    first = torch.log_softmax(pre.logits[:, -1].float(), -1)                           # [1, V]: the answer's first token
+    first = torch.log_softmax(pre.logits[:, -1].float(), -1).repeat_interleave(C, 0)   # [B*C, V]: the answer's first token
     cache = pre.past_key_values; cache.batch_repeat_interleave(C)                      # used once: no copy needed
-    am = torch.cat([mask.expand(C, -1), torch.ones_like(ids)], 1)                       # right padding: causal, never scored
-    pos = (P + torch.arange(L))[None].expand(C, -1)
-    lo = vlm.model(inputs_embeds=vlm.embed(ids).to(vlm.dtype), attention_mask=am, position_ids=pos,
+    am = torch.cat([mask.repeat_interleave(C, 0), torch.ones((B * C, L), dtype=mask.dtype)], 1)   # right padding: causal, never scored
+    pos = (mask.sum(1, keepdim=True).repeat_interleave(C, 0) + torch.arange(L)[None])  # each row continues after its own prompt
+    cids = ids.repeat(B, 1)
+    lo = vlm.model(inputs_embeds=vlm.embed(cids).to(vlm.dtype), attention_mask=am, position_ids=pos,
                    past_key_values=cache, use_cache=True).logits[:, :-1].float()
-    logp = torch.cat([first.expand(C, -1)[:, None], torch.log_softmax(lo, -1)], 1)     # p(token t | tokens < t)
-    return (logp.gather(2, ids[..., None])[..., 0] * scored).sum(1).double().numpy()
+    logp = torch.cat([first[:, None], torch.log_softmax(lo, -1)], 1)                  # p(token t | tokens < t)
+    return (logp.gather(2, cids[..., None])[..., 0] * scored.repeat(B, 1)).sum(1).double().view(B, C).numpy()
 
 def score_key(digest:str, # `frozen_digest(vlm, include_projector=True)`: the VLM's weights, projector included
               dtype, embeds:torch.Tensor, mask:torch.Tensor, concepts:dict, kind:str,
               attention:str, # the VLM's attention kernel, `vlm.attn_implementation` (kernels agree only to rounding)
              ) -> str:
-    "The cache key of one image's scores: the exact prompt embeddings (image, concept tokens, text), the VLM and the candidates."
-    head = json.dumps({"vlm": digest, "dtype": str(dtype), "kind": kind, "concepts": concepts, "attention": attention}, sort_keys=True).encode()
+    "The cache key of one batch's scores: the exact prompt embeddings of its rows, in order (image, concept tokens, text), the VLM and the candidates."
+    head = json.dumps({"vlm": digest, "dtype": str(dtype), "kind": kind, "concepts": concepts, "attention": attention, "shape": list(mask.shape)}, sort_keys=True).encode()
     return sha256_bytes(head + embeds.detach().float().cpu().numpy().tobytes() + mask.cpu().numpy().astype(np.int8).tobytes())[:32]
 
 def score_candidates(vlm, # the VLM
@@ -70,13 +71,15 @@ def score_candidates(vlm, # the VLM
                      signals=None, # [n_images, N] signals (integrated system)
                      kind:str="keys", # the prompt the candidates answer
                      progress:bool=True,
-                     cache:Path|str|None=None, # folder of cached per-image scores (None: no cache)
+                     cache:Path|str|None=None, # folder of cached per-batch scores (None: no cache)
+                     batch_size:int=16, # images per forward (a batch's scores are cached together)
                     ) -> dict:
     "`{dim: [n_images, C] summed log-probabilities of each candidate name}`, teacher-forced after the prompt (+ image, + concept tokens)."
     from tqdm.auto import tqdm
     from myvlm_art.reasoning import integrated_inputs
     if layer is not None and (signals is None or len(signals) != len(images)):
         raise DataError(f"the integrated system needs one signal row per image ({len(images)} images)")
+    if batch_size < 1: raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     ids, scored, rows = _all_candidates(vlm.tokenizer, concepts)
     flat = np.zeros((len(images), len(ids)), dtype=np.float64)
     prompt, folder = prompt_for(kind, tuple(concepts)), None if cache is None else Path(cache)   # the prompt asks for the candidates' dimensions
@@ -85,18 +88,19 @@ def score_candidates(vlm, # the VLM
     if folder is not None:                       # once per call: the weights (a projector may have been loaded since the last call)
         from myvlm_art.align import frozen_digest
         digest = frozen_digest(vlm, include_projector=True)
-    for i in tqdm(range(len(images)), desc="scoring candidates", disable=not progress, leave=False):
+    for i in tqdm(range(0, len(images), batch_size), desc="scoring candidates", disable=not progress, leave=False):
+        chunk = images[i:i + batch_size]; n = len(chunk)
         with torch.no_grad():
-            x = integrated_inputs(vlm, [prompt], [images[i]], layer, None if layer is None else np.asarray(signals)[i:i + 1])
+            x = integrated_inputs(vlm, [prompt] * n, chunk, layer, None if layer is None else np.asarray(signals)[i:i + n])
             f = None if folder is None else folder/f"{score_key(digest, vlm.dtype, x['inputs_embeds'], x['attention_mask'], concepts, kind, vlm.attn_implementation)}.npy"
             if f is not None and f.is_file():
                 try:
                     got = np.load(f, allow_pickle=False)
-                    if got.shape == (len(ids),): flat[i] = got; hits += 1; continue
+                    if got.shape == (n, len(ids)): flat[i:i + n] = got; hits += n; continue
                 except (OSError, ValueError): pass                                        # a damaged entry is recomputed
-            flat[i] = _score_prefix(vlm, x["inputs_embeds"], x["attention_mask"], ids, scored)
+            flat[i:i + n] = _score_prefix(vlm, x["inputs_embeds"], x["attention_mask"], ids, scored)
             if f is not None:
-                tmp = f.with_name(f".{f.stem}.{os.getpid()}.tmp.npy"); np.save(tmp, flat[i]); os.replace(tmp, f)
+                tmp = f.with_name(f".{f.stem}.{os.getpid()}.tmp.npy"); np.save(tmp, flat[i:i + n]); os.replace(tmp, f)
     if folder is not None: logger.info(f"scoring: {hits} of {len(images)} images from the cache")
     return {d: flat[:, sl].copy() for d, sl in rows.items()}
 
@@ -105,3 +109,4 @@ def likelihood_predictions(scores:dict, # from `score_candidates`
                           ) -> pd.DataFrame:
     "The best-scoring name per image and dimension."
     return pd.DataFrame({d: np.asarray(concepts[d], dtype=object)[np.asarray(s).argmax(1)] for d, s in scores.items()})
+
