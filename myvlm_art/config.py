@@ -76,7 +76,7 @@ class ReportPreset:
     limit: int = 0              # main table and baseline: first N test images (0: all)
     per_class: int = 6          # ablations: subset images per class of the first dimension
     steps_b: int = 8            # training ablation: Stage-B steps of a retrain run
-    sweep_pool: int = 400       # knowledge sweep: pool paintings each level's stage 2 trains on
+    sweep_pool: int = 1200      # knowledge sweep: pool paintings each level's stage 2 trains on (the whole pool: at 400 stage 2 barely taught names)
     sweep_steps: int = 48       # knowledge sweep: Stage-A steps of each level's concept values
     max_runs: int = 0           # runs per study (0: all)
     max_new_tokens: int = 64    # main table and baseline: answer length limit in tokens (quick: 32, a smoke run)
