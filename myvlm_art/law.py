@@ -393,12 +393,14 @@ def representation_fingerprint(rep:Representation, scales:list) -> str:
 # %% ../nbs/13_law.ipynb #eb3d45f5
 def new_projector(base:VLM, # the VLM whose projector class, LM width and dtype are used
                   in_dim:int, # the representation's token width
-                  seed:int=0, # the init (torch's default `nn.Linear` init under this seed)
+                  seed:int=0, # the init of the new first layer (torch's default `nn.Linear` init under this seed)
+                  warm:bool=True, # start the second layer (LM width to LM width) from the base VLM's projector
                  ) -> torch.nn.Module:
-    "A freshly initialised LLaVA projector `in_dim -> H` of the base VLM's class, frozen, in its dtype."
+    "A LLaVA projector `in_dim -> H` of the base VLM's class, frozen, in its dtype: a fresh first layer; the second the base's (warm) or fresh."
     cfg = copy.deepcopy(base.model.config); cfg.vision_config.hidden_size = int(in_dim)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed); proj = type(base.projector)(cfg)
+    if warm: proj.linear_2.load_state_dict(base.projector.linear_2.state_dict())
     return proj.to(base.device, base.dtype).requires_grad_(False).eval()
 
 class RepresentationVLM(VLM):
@@ -407,14 +409,17 @@ class RepresentationVLM(VLM):
                  name:str, # the representation
                  tokens:dict, # {image file: [T, D] connector tokens}
                  fingerprint:str, # what the tokens depend on (`representation_fingerprint`)
-                 projector_seed:int=0):
+                 projector_seed:int=0, # the new first layer's init
+                 warm:bool=True, # the projector's second layer starts from the base VLM's (see `new_projector`)
+                ):
         shapes = {tuple(np.shape(v)) for v in tokens.values()}
         if len(shapes) != 1 or len(next(iter(shapes))) != 2: raise DataError(f"{name}: every image needs a [T, D] token matrix, got shapes {sorted(shapes)[:3]}")
         vars(self).update(vars(base))                               # model, tokenizer, image token, template, ...
         T, D = next(iter(shapes))
         self._tokens = {str(k): torch.as_tensor(np.asarray(v, dtype=np.float32)) for k, v in tokens.items()}
-        self._projector, self._dim, self.n_image_tokens, self.pool = new_projector(base, D, projector_seed), int(D), int(T), 1
-        self.info = {**base.info, "vision": name, "vision_fingerprint": f"{name}:{fingerprint}", "pool": 1}
+        self._projector, self._dim, self.n_image_tokens, self.pool = new_projector(base, D, projector_seed, warm), int(D), int(T), 1
+        init = sha256_bytes(b"".join(v.detach().float().cpu().numpy().tobytes() for v in self._projector.state_dict().values()))[:12]
+        self.info = {**base.info, "vision": name, "vision_fingerprint": f"{name}:{fingerprint}", "pool": 1, "projector_init": init}
 
     @property
     def projector(self): return self._projector
@@ -444,7 +449,7 @@ def connector_record(vlm, cfg:AlignConfig, steps:int, records:list, dims) -> dic
     "What a trained projector depends on (its cache key): the representation, the LM, the recipe, the steps and the training paintings."
     cfg = dataclasses.replace(cfg, precision=train_precision(cfg.precision, vlm))
     data = config_hash([[r["image"], *[str(r[d]) for d in dims]] for r in records], 16)
-    return {"vision_fingerprint": vlm.info["vision_fingerprint"], "lm_fingerprint": vlm.info["lm_fingerprint"], "config": config_to_dict(cfg),
+    return {"vision_fingerprint": vlm.info["vision_fingerprint"], "lm_fingerprint": vlm.info["lm_fingerprint"], "init": vlm.info.get("projector_init"), "config": config_to_dict(cfg),
             "steps": int(steps), "dims": list(dims), "data": data, "target": "keys"}
 
 def train_connector(vlm:RepresentationVLM, # its projector is trained in place
