@@ -180,7 +180,7 @@ def correspondence_pairs(data:ArtData, # a SynthArt corpus painted here (with it
                     "names": names, "kp_a": np.array([ka[k] for k in names]), "kp_b": np.array([kb[k] for k in names]), "size": int(cfg.image_size)})
     return out
 
-# %% ../nbs/13_law.ipynb #64773b10
+# %% ../nbs/13_law.ipynb #270f70a6
 def match_points(src, # [g, g, D] source feature grid
                  dst, # [g', g', D] target feature grid
                  points, # [K, 2] source points (x, y) in [0, 1]
@@ -217,7 +217,7 @@ def pck(pred, # [K, 2] predicted points
     d = np.linalg.norm(np.asarray(pred, float) - np.asarray(true, float), axis=1)
     return float((d < alpha * box).mean())
 
-# %% ../nbs/13_law.ipynb #7a8a62a7
+# %% ../nbs/13_law.ipynb #94fcee12
 def correspondence_score(grids:dict, # {image (relative path): [g, g, D] token grid} for every painting of `pairs`
                          pairs:list, # from `correspondence_pairs`
                          alphas=(0.10, 0.05), # PCK thresholds (share of the canvas side)
@@ -231,7 +231,7 @@ def correspondence_score(grids:dict, # {image (relative path): [g, g, D] token g
                      **{f"pck@{a:g}": pck(pred, p["kp_b"] / p["size"], a) for a in alphas}})
     return pd.DataFrame(rows)
 
-# %% ../nbs/13_law.ipynb #bd4269e0
+# %% ../nbs/13_law.ipynb #52a3b92e
 def alignment_score(X, # [N, Tx, H] the representation's projected tokens (LM input space)
                     R, # [N, Tr, H] the reference's projected tokens of the same images
                    ) -> tuple[float, np.ndarray]:
@@ -242,7 +242,7 @@ def alignment_score(X, # [N, Tx, H] the representation's projected tokens (LM in
     a = torch.einsum("nxh,nrh->nxr", X, R).amax(2).mean(1)
     return float(a.mean()), a.double().numpy()
 
-# %% ../nbs/13_law.ipynb #2593e113
+# %% ../nbs/13_law.ipynb #f05c2174
 def minmax(v) -> np.ndarray:
     "`v` scaled to [0, 1] over its entries (all zeros when it is constant)."
     v = np.asarray(v, dtype=np.float64); lo, hi = v.min(), v.max()
@@ -283,7 +283,7 @@ def fit_law(X, # [n, f] features (already min-max normalised)
     return {"r2": float(r2_score(y, fitted)), "loo_mae": float(np.abs(loo - y).mean()), f"recall@{k}": recall_at_k(X, y, k, held_out, degree),
             "fitted": fitted, "loo": loo, "coef": m[-1].coef_.copy()}
 
-# %% ../nbs/13_law.ipynb #30e70247
+# %% ../nbs/13_law.ipynb #5b7c5e48
 def law_table(A, C, y, # [n] raw A and C scores and the downstream score of each representation
               n_random:int=200, # draws of random features
               seed:int=0, k:int=3, held_out:int=2,
@@ -297,7 +297,7 @@ def law_table(A, C, y, # [n] raw A and C scores and the downstream score of each
     rows.append({"fit": f"random features (mean of {n_random})", **{m: float(np.mean([d[m] for d in draws])) for m in ("r2", "loo_mae", f"recall@{k}")}})
     return pd.DataFrame(rows).assign(n=len(yy))
 
-# %% ../nbs/13_law.ipynb #15b48604
+# %% ../nbs/13_law.ipynb #d119338e
 def pool_grid(tokens:torch.Tensor, # [B, T, D] with T = g² (a row-major grid)
               grid:int, # the largest side kept
              ) -> torch.Tensor:
@@ -352,7 +352,7 @@ class PooledEncoder(Encoder):
         _, t = self.base.forward_batch(pixels)
         return t.float().mean(1), pool_grid(t, self.grid)
 
-# %% ../nbs/13_law.ipynb #adad8661
+# %% ../nbs/13_law.ipynb #b1495077
 @dataclass
 class Representation:
     "A vision representation: encoders whose token grids are concatenated (channels)."
@@ -390,7 +390,7 @@ def representation_fingerprint(rep:Representation, scales:list) -> str:
     "What a projector for `rep` depends on: its encoders (weights included in their names), pooling and scales."
     return config_hash({"parts": [p.name for p in rep.parts], "grid": rep.grid, "scales": [float(f"{s:.6g}") for s in scales]}, 12)
 
-# %% ../nbs/13_law.ipynb #eb3d45f5
+# %% ../nbs/13_law.ipynb #58c37998
 def new_projector(base:VLM, # the VLM whose projector class, LM width and dtype are used
                   in_dim:int, # the representation's token width
                   seed:int=0, # the init of the new first layer (torch's default `nn.Linear` init under this seed)
@@ -437,7 +437,7 @@ class RepresentationVLM(VLM):
     def vision_features(self, pixels) -> torch.Tensor: return self.connector_inputs(pixels)
     def image_tokens(self, pixels) -> torch.Tensor: return self.projector(self.connector_inputs(pixels))
 
-# %% ../nbs/13_law.ipynb #1595b156
+# %% ../nbs/13_law.ipynb #b3ab9076
 class KeysCollate(AlignCollate):
     "`05b_align`'s batches with the keys prompt, and the painting's keys answer as the caption."
     def __init__(self, vlm, cfg:AlignConfig, images_root, dims):
@@ -507,7 +507,7 @@ def ensure_connector(vlm:RepresentationVLM, records:list, dims, images_root, cfg
         vlm.load_projector(out/"projector.safetensors"); return got, False
     return train_connector(vlm, records, dims, images_root, cfg, steps, out, progress), True
 
-# %% ../nbs/13_law.ipynb #b88a3e12
+# %% ../nbs/13_law.ipynb #bb750054
 REPRESENTATION_NAMES = ("synthclip", "synthclip@<epochs>", "effnet-lite0", "magenta-style", "pixels", "open_clip-random", "open_clip:<arch>:<checkpoint>")
 
 def _synthclip_at(epochs:int, data:ArtData, paths:Paths, seed:int, precision:str):
