@@ -260,8 +260,11 @@ def needs_synthclip(run:Run) -> bool:
 
 # %% ../nbs/90_cli.ipynb #fbaa5e35
 def make_dataset(run:Run):
-    "SynthArt: generate it (unless current); a real dataset: validate it and save its split."
-    if run.study.is_synthart: return stage_synthart(run.study.synthart_config(run.quick), run.paths, run.force)
+    "SynthArt: generate it (unless current) and write the targets of the study's dimensions; a real dataset: validate it and save its split."
+    if run.study.is_synthart:
+        out = stage_synthart(run.study.synthart_config(run.quick), run.paths, run.force)
+        ensure_synthart_targets(DatasetSpec.named(run.spec.name, run.paths), run.study.dims)     # the corpus' own for the default dimensions
+        return out
     from myvlm_art.system import study_data
     data = study_data(run.study, run.paths, run.project)
     print(f"{run.study.dataset}: {len(data.records)} records, " + ", ".join(f"{len(v)} {d}s" for d, v in data.vocab.items()))

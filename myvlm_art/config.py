@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 from .core import *
 from .data import DatasetSpec, check_dataset_name, DEFAULT_DIMENSIONS
-from .synthart import SynthArtConfig, SYNTHART_TARGET_DIMENSIONS
+from .synthart import SynthArtConfig, SYNTHART_DIMENSIONS, synthart_targets_path
 
 # %% auto #0
 __all__ = ['CAPTION_ROLES', 'DEFAULT_CAPTION_ROLES', 'DEFAULT_MENTIONS', 'DEFAULT_KNOWN', 'DEFAULT_DIMENSION_LIST', 'PRESETS',
@@ -181,8 +181,8 @@ class StudyConfig:
             self.preset(k == "quick")
         if self.is_synthart:
             self.synthart_config(False); self.synthart_config(True)
-            bad = [d for d in self.dims if d not in SYNTHART_TARGET_DIMENSIONS]
-            if bad: raise ConfigError(f"{w}: dimensions: SynthArt has no dimension {bad[0]!r} in its targets (it has {list(SYNTHART_TARGET_DIMENSIONS)})")
+            bad = [d for d in self.dims if d not in SYNTHART_DIMENSIONS]
+            if bad: raise ConfigError(f"{w}: dimensions: SynthArt has no dimension {bad[0]!r} (it labels {list(SYNTHART_DIMENSIONS)})")
         return self
 
     def preset(self, quick:bool=False) -> ReportPreset:
@@ -201,8 +201,10 @@ class StudyConfig:
     def dataset_spec(self, paths:Paths, # the run's paths (where SynthArt is generated)
                      project:Paths|None=None, # the project's paths (where a real dataset lives unless `data_dir` is set)
                     ) -> DatasetSpec:
-        "The files of the study's dataset."
-        if self.is_synthart: return DatasetSpec.named(self.synthart_config().name, paths)
+        "The files of the study's dataset (a SynthArt study of other dimensions than the default's reads its own targets CSV: `synthart_targets_path`)."
+        if self.is_synthart:
+            spec = DatasetSpec.named(self.synthart_config().name, paths)
+            return replace(spec, targets_path=synthart_targets_path(spec, self.dims))
         d = Path(self.data_dir) if self.data_dir else (project or paths).data
         n = self.dataset
         return DatasetSpec(n, d/"dataset"/f"{n}.json", d/"dataset"/f"{n}_targets.csv", d/"dataset"/f"{n}_splits.csv", d/"images"/n)

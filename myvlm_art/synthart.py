@@ -15,19 +15,38 @@ from .core import *
 from .data import *
 
 # %% auto #0
-__all__ = ['STYLES', 'GENRES', 'SYNTHART_DIMENSIONS', 'SYNTHART_TARGET_DIMENSIONS', 'SIGNATURE_KINDS', 'CORNERS', 'ARTIST_NAMES',
-           'EMOTION_VAD', 'STYLE_TURBULENCE', 'CHANGEABLE', 'PaintSpec', 'paint', 'Artist', 'make_artists', 'draw_mood',
+__all__ = ['STYLES', 'GENRES', 'SYNTHART_DIMENSIONS', 'SYNTHART_TARGET_DIMENSIONS', 'SIGNATURE_KINDS', 'CORNERS', 'OBJECT_KINDS',
+           'OBJECT_COLOURS', 'ARTIST_NAMES', 'EMOTION_VAD', 'STYLE_TURBULENCE', 'CHANGEABLE', 'VISMIN_CATEGORIES',
+           'VISMIN_START', 'SceneObject', 'PaintSpec', 'objects_phrase', 'paint', 'Artist', 'make_artists', 'draw_mood',
            'artist_palette', 'SynthArtConfig', 'sample_latents', 'paint_latents', 'reason_from_evidence',
-           'minimal_pair_latents', 'targets_rows', 'generator_hash', 'minimal_pairs_path', 'generate_synthart',
+           'minimal_pair_latents', 'vismin_latents', 'targets_rows', 'generator_hash', 'minimal_pairs_path',
+           'generate_synthart', 'vismin_paths', 'render_vismin', 'synthart_targets_path', 'ensure_synthart_targets',
            'plot_samples', 'save_figure', 'pixel_features', 'probe_dimensions']
 
 # %% ../nbs/02_synthart.ipynb #23b2f1ba
 STYLES = ("pointillism", "impressionism", "expressionism", "cubism", "color_field", "geometric_abstraction")
 GENRES = ("landscape", "portrait", "still_life", "cityscape", "seascape", "abstract")
 SYNTHART_DIMENSIONS = ("artist", "style", "genre", "emotion")   # the concept columns every SynthArt record has
-SYNTHART_TARGET_DIMENSIONS = ("artist", "style", "genre")        # those its targets CSV labels (what a study can train and score)
+SYNTHART_TARGET_DIMENSIONS = ("artist", "style", "genre")        # those the corpus' own targets CSV labels (the default study); any of SYNTHART_DIMENSIONS gets its own (`ensure_synthart_targets`)
 SIGNATURE_KINDS = ("dot", "cross", "bar", "ring")
 CORNERS = ("lower_right", "lower_left", "upper_right", "upper_left")
+OBJECT_KINDS = ("circle", "square", "triangle", "diamond")          # the objects a VisMin pair may place in a scene
+OBJECT_COLOURS = {"red": (214, 39, 40), "blue": (31, 90, 200), "yellow": (245, 205, 30), "green": (44, 160, 44),
+                  "white": (245, 245, 240), "black": (25, 25, 25)}    # named colours (no leading vowel: the article is always "a")
+
+@dataclass(frozen=True)
+class SceneObject:
+    "A flat, outlined object drawn over a painted scene (the VisMin pairs' object, colour, count and position)."
+    kind: str               # one of OBJECT_KINDS
+    colour: str             # a key of OBJECT_COLOURS
+    x: float                # centre, as a share of the side (0.15..0.85: clear of the signature corners)
+    y: float                # centre, as a share of the side (0.15..0.85)
+    size: float             # side of its bounding square, as a share of the side (0.05..0.3)
+
+    def box(self, n:int) -> tuple:
+        "Its bounding box `(x0, y0, x1, y1)` in pixels of an `n`-pixel painting, outline included."
+        h = self.size * n / 2
+        return (self.x * n - h, self.y * n - h, self.x * n + h, self.y * n + h)
 
 @dataclass(frozen=True)
 class PaintSpec:
@@ -46,6 +65,7 @@ class PaintSpec:
     turbulence: float       # 0..1 mood: how agitated/curvy/diagonal strokes are
     noise: float = 0.0      # 0..1 pixel noise amount
     occlusion: float = 0.0  # 0..1: probability that a random rectangle patch hides part of the picture
+    objects: tuple = ()     # SceneObjects drawn over the scene before the signature (VisMin pairs; none in the corpus)
 
 _RANGES = dict(stroke_scale=(0.5, 2.0), jitter=(0, 1), texture=(0, 1), composition=(-1, 1), brightness=(0, 1),
                contrast=(0, 1), turbulence=(0, 1), noise=(0, 1), occlusion=(0, 1))
@@ -72,7 +92,20 @@ def _validate(spec: PaintSpec, size) -> None:
     for f, (lo, hi) in _RANGES.items():
         if not (num(getattr(spec, f), (int, float, np.integer, np.floating)) and lo <= getattr(spec, f) <= hi):
             raise ValueError(f"{f} must be a number in [{lo}, {hi}], got {getattr(spec, f)!r}")
+    for o in spec.objects:
+        ok = (isinstance(o, SceneObject) and o.kind in OBJECT_KINDS and o.colour in OBJECT_COLOURS and all(num(v, (int, float, np.integer, np.floating)) for v in (o.x, o.y, o.size))
+              and 0.15 <= o.x <= 0.85 and 0.15 <= o.y <= 0.85 and 0.05 <= o.size <= 0.3)
+        if not ok: raise ValueError(f"objects must be SceneObjects ({list(OBJECT_KINDS)}, {list(OBJECT_COLOURS)}, centre in [0.15, 0.85], size in [0.05, 0.3]), got {o!r}")
     if not num(size, (int, np.integer)) or size < 32: raise ValueError(f"size must be an int >= 32, got {size!r}")
+
+def objects_phrase(objects) -> str:
+    "What a caption says of `objects`: 'a red circle', 'three red circles', or (two different ones) 'a red circle to the left of a blue square', the first object the subject."
+    objs = tuple(objects)
+    if not objs: return ""
+    one = lambda o: f"a {o.colour} {o.kind}"
+    if len({(o.kind, o.colour) for o in objs}) == 1: return one(objs[0]) if len(objs) == 1 else f"{_words(len(objs))} {objs[0].colour} {objs[0].kind}s"
+    if len(objs) == 2: return f"{one(objs[0])} to the {'left' if objs[0].x < objs[1].x else 'right'} of {one(objs[1])}"
+    return ", ".join(one(o) for o in objs)
 
 # %% ../nbs/02_synthart.ipynb #eac0dd07
 def _u8(a): return (np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8)            # float 0..1 -> uint8
@@ -470,6 +503,19 @@ def _occlude(im, rng):
     ImageDraw.Draw(im).rectangle([x0, y0, x0 + w, y0 + h], fill=_rgb(grey if rng.random() < 0.5 else (0.35, 0.25, 0.15)))
     return (x0, y0, x0 + w, y0 + h)
 
+def _draw_objects(im, objects) -> None:
+    "Draw each `SceneObject` flat in its named colour with a 1-2 px contrasting outline (no randomness: nothing after it moves)."
+    n, d = im.size[0], ImageDraw.Draw(im)
+    for o in objects:
+        x0, y0, x1, y1 = o.box(n); cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        fill = OBJECT_COLOURS[o.colour]; line = (20, 20, 20) if sum(fill) > 300 else (240, 240, 235)
+        w = max(1, round(n / 96))
+        if o.kind == "circle": d.ellipse([x0, y0, x1, y1], fill=fill, outline=line, width=w)
+        elif o.kind == "square": d.rectangle([x0, y0, x1, y1], fill=fill, outline=line, width=w)
+        else:
+            pts = [(cx, y0), (x1, y1), (x0, y1)] if o.kind == "triangle" else [(cx, y0), (x1, cy), (cx, y1), (x0, cy)]
+            d.polygon(pts, fill=fill, outline=line, width=w)
+
 def paint(spec: PaintSpec,           # what to paint: genre, style, artist's hand and mood
           size: int,                 # side of the square output in px (>= 32)
           rng: np.random.Generator,  # the only source of randomness: same seed, same pixels
@@ -484,6 +530,7 @@ def paint(spec: PaintSpec,           # what to paint: genre, style, artist's han
     img = _mood(img, spec)
     if spec.texture > 0: img = _weave(img, spec.texture, rng)
     im, rest = Image.fromarray(_u8(img)), []
+    if spec.objects: _draw_objects(im, spec.objects); rest.append(objects_phrase(spec.objects))
     sx0, sy0, sx1, sy1 = _signature(im, spec, P)
     hidden = False
     if rng.random() < spec.occlusion:
@@ -636,7 +683,8 @@ def paint_latents(lat:dict, cfg:SynthArtConfig) -> tuple[Image.Image, list[str]]
     spec = PaintSpec(genre=lat["genre"], style=lat["style"], palette=lat["palette"], stroke_scale=a.stroke_scale, jitter=a.jitter,
                      texture=a.texture, composition=a.composition, signature_kind=a.signature_kind,
                      signature_corner=a.signature_corner, brightness=m["brightness"], contrast=m["contrast"],
-                     turbulence=m["turbulence"], noise=cfg.noise * 0.5, occlusion=1.0 if lat["occluded"] else 0.0)
+                     turbulence=m["turbulence"], noise=cfg.noise * 0.5, occlusion=1.0 if lat["occluded"] else 0.0,
+                     objects=tuple(lat.get("objects", ())))
     return paint(spec, cfg.image_size, np.random.default_rng(lat["render_seed"]))
 
 def reason_from_evidence(evidence:list[str]) -> str:
@@ -667,6 +715,35 @@ def minimal_pair_latents(cfg:SynthArtConfig, artists:list[Artist], j:int) -> tup
         new = artists[int(rng.choice([i for i, a in enumerate(artists) if a.name != base["artist"].name]))]
         other["artist"], other["palette"] = new, artist_palette(new, np.random.default_rng([cfg.seed, cfg.n_images + j, 2]))
     return factor, base, other
+
+# %% ../nbs/02_synthart.ipynb #b017e18e
+VISMIN_CATEGORIES = ("object", "attribute", "counting", "spatial")
+VISMIN_START = 1_000_000      # the first SynthArt index of the VisMin pairs (their own stream)
+
+def vismin_latents(cfg:SynthArtConfig, # the corpus (its world: seed, artists, styles, genres)
+                   artists:list[Artist], # its hands
+                   j:int, # the pair
+                  ) -> tuple[str, dict, dict]:
+    "The category and the two latents of VisMin pair `j`: one scene (index `VISMIN_START + j`, never occluded) whose objects differ in the category's one thing."
+    index = VISMIN_START + j
+    base = {**sample_latents(cfg, artists, index), "occluded": False}
+    rng = np.random.default_rng([cfg.seed, index, 11])
+    cat = VISMIN_CATEGORIES[j % len(VISMIN_CATEGORIES)]
+    kinds, colours, y = list(OBJECT_KINDS), list(OBJECT_COLOURS), round(float(rng.uniform(0.4, 0.6)), 4)
+    def obj(k, c, x, s=0.2): return SceneObject(str(k), str(c), round(float(x), 4), y, s)
+    k, c = rng.choice(kinds, 2, replace=False), rng.choice(colours, 2, replace=False)
+    if cat in ("object", "attribute"):
+        x = rng.uniform(0.35, 0.65)
+        a = (obj(k[0], c[0], x),)
+        b = (obj(k[1], c[0], x),) if cat == "object" else (obj(k[0], c[1], x),)
+    elif cat == "counting":
+        m = int(rng.integers(2, 4))                                        # m and m + 1 objects in a row (2..4)
+        row = tuple(obj(k[0], c[0], x, 0.14) for x in np.linspace(0.2, 0.8, m + 1))
+        a, b = (row[:m], row) if rng.random() < 0.5 else (row, row[:m])
+    else:
+        left, right = rng.uniform(0.25, 0.35), rng.uniform(0.65, 0.75)
+        a = (obj(k[0], c[0], left), obj(k[1], c[1], right)); b = (obj(k[0], c[0], right), obj(k[1], c[1], left))
+    return cat, {**base, "objects": a}, {**base, "objects": b}
 
 # %% ../nbs/02_synthart.ipynb #e6ef66cd
 def _record(lat:dict, rel:str, evidence:list[str], cfg:SynthArtConfig, rng:np.random.Generator) -> dict:
@@ -747,6 +824,73 @@ def generate_synthart(cfg:SynthArtConfig|None=None, # the corpus knobs (default:
     mp_path = minimal_pairs_path(spec)
     write_json_atomic(mp_path, pairs); write_provenance(mp_path, cfg)
     return prepare_dataset(spec, DEFAULT_DIMENSIONS, seed=cfg.seed, resplit=True)
+
+# %% ../nbs/02_synthart.ipynb #e6033480
+def vismin_paths(cfg:SynthArtConfig, paths:Paths) -> tuple[Path, Path]:
+    "Where a corpus' VisMin pairs live: their records `data/dataset/<name>_vismin.json` and their images `data/images/<name>_vismin/`."
+    return paths.dataset/f"{cfg.name}_vismin.json", paths.data/"images"/f"{cfg.name}_vismin"
+
+def _render_vismin_pair(job):
+    "Worker: paint VisMin pair `j` into `out_dir`; return its record."
+    cfg, artists, j, out_dir = job
+    cat, la, lb = vismin_latents(cfg, artists, j)
+    out = {"pair": j, "index": VISMIN_START + j, "category": cat}
+    for side, lat in (("a", la), ("b", lb)):
+        img, ev = paint_latents(lat, cfg)
+        rel = f"{j:04d}_{side}.png"; img.save(Path(out_dir)/rel, format="PNG")
+        out[side] = {"image": rel, "artist": lat["artist"].name, "style": lat["style"], "genre": lat["genre"], "emotion": lat["mood"]["emotion"],
+                     "objects": [asdict(o) for o in lat["objects"]], "caption": objects_phrase(lat["objects"]), "evidence": ev}
+    return out
+
+def render_vismin(cfg:SynthArtConfig, # the corpus' config (its world)
+                  per_category:int, # pairs per category
+                  paths:Paths|None=None, # the run's paths
+                 ) -> list[dict]:
+    "The VisMin pairs (`per_category` of each category, interleaved), painted once and reused while config, count and painter code match."
+    import shutil
+    cfg = cfg.validate(); paths = paths or Paths.default()
+    if not isinstance(per_category, int) or isinstance(per_category, bool) or per_category < 1: raise ConfigError(f"per_category must be a positive integer, got {per_category!r}")
+    if cfg.n_images + cfg.minimal_pairs >= VISMIN_START: raise ConfigError(f"SynthArtConfig: the corpus and its pairs reach index {VISMIN_START}, where the VisMin pairs start")
+    rec, root = vismin_paths(cfg, paths)
+    key = config_hash({"corpus": {**asdict(cfg), "workers": 1}, "per_category": per_category, "generator": generator_hash()}, 16)
+    if rec.is_file():
+        try:
+            got = json.loads(rec.read_text())
+            if got.get("key") == key and all((root/p[s]["image"]).is_file() for p in got["pairs"] for s in "ab"): return got["pairs"]
+        except (OSError, ValueError, KeyError, TypeError): pass             # a damaged set is painted again
+    artists = make_artists(cfg.n_artists, cfg.styles, cfg.genres, np.random.default_rng([cfg.seed, 2**20]))
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent)); old = root.parent/f".{root.name}.old-{os.getpid()}"
+    try:
+        pairs = _map(_render_vismin_pair, [(cfg, artists, j, tmp) for j in range(per_category * len(VISMIN_CATEGORIES))], cfg.workers, "VisMin pairs")
+        if root.exists(): os.replace(root, old)
+        os.replace(tmp, root)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True); shutil.rmtree(old, ignore_errors=True)
+    write_json_atomic(rec, {"key": key, "start": VISMIN_START, "pairs": pairs}); write_provenance(rec, cfg, per_category=per_category, generator=generator_hash())
+    return pairs
+
+# %% ../nbs/02_synthart.ipynb #5410fd3b
+def synthart_targets_path(spec:DatasetSpec, # the corpus' files
+                          dims, # the study's dimensions, in order
+                         ) -> Path:
+    "The targets CSV a SynthArt study of `dims` reads: the corpus' own for `SYNTHART_TARGET_DIMENSIONS`, else `<name>_targets.<dims>.csv` beside it."
+    dims = tuple(dims)
+    return spec.targets_path if dims == SYNTHART_TARGET_DIMENSIONS else spec.targets_path.with_name(f"{spec.name}_targets.{'-'.join(dims)}.csv")
+
+def ensure_synthart_targets(spec:DatasetSpec, # the corpus' files (its records are read)
+                            dims, # the study's dimensions, any of SYNTHART_DIMENSIONS
+                           ) -> Path:
+    "Write the targets CSV of `dims` from the corpus' records unless it is current (the corpus' own file is never rewritten); return its path."
+    dims = tuple(dims); bad = [d for d in dims if d not in SYNTHART_DIMENSIONS]
+    if bad or not dims or len(set(dims)) != len(dims): raise ConfigError(f"dims: SynthArt labels {list(SYNTHART_DIMENSIONS)}, each at most once; got {list(dims)}")
+    out = synthart_targets_path(spec, dims)
+    if out == spec.targets_path: return out
+    if not spec.json_path.is_file(): raise DataError(f"{spec.json_path}: no SynthArt corpus to take the targets of {list(dims)} from")
+    text = targets_rows(json.loads(spec.json_path.read_text()), dims).to_csv(index=False, lineterminator="\n")
+    if not (out.is_file() and out.read_text() == text):
+        write_text_atomic(out, text); write_provenance(out, {"dataset": spec.name, "dims": list(dims)}, records=sha256_file(spec.json_path))
+    return out
 
 # %% ../nbs/02_synthart.ipynb #268235c9
 def _first_image(df:pd.DataFrame, **where) -> str|None:
