@@ -236,7 +236,7 @@ def answer_table(answers:list, # one answer per image
         rows.append({"image": str(im), "prompt": kind, "answer": a, **parse_answer(a, kind, matcher)})
     return pd.DataFrame(rows)
 
-# %% ../nbs/09_reasoning.ipynb #149ba57f
+# %% ../nbs/09_reasoning.ipynb #2fa8a3e3
 def structured_schema(dims=DEFAULT_DIMS, # the dimensions the structured prompt asks for, in order
                      ) -> dict:
     "The JSON schema of a structured answer: one free string per dimension, then `evidence`; no other key, no enumeration of names."
@@ -244,7 +244,7 @@ def structured_schema(dims=DEFAULT_DIMS, # the dimensions the structured prompt 
     if len(set(keys)) != len(keys): raise ConfigError(f"structured schema: duplicate keys {keys}")
     return {"type": "object", "properties": {k: {"type": "string"} for k in keys}, "required": keys, "additionalProperties": False}
 
-# %% ../nbs/09_reasoning.ipynb #7225cfd1
+# %% ../nbs/09_reasoning.ipynb #7e390109
 import weakref
 from transformers import LogitsProcessor
 _GRAMMARS = weakref.WeakKeyDictionary()       # tokenizer -> {(vocab size, schema, markers): compiled grammar}
