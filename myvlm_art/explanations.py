@@ -374,9 +374,9 @@ def changed_pixels(a, b) -> tuple:
 
 def corner_box(corner:str, # 'lower_right', 'upper left', ...
                size:int, # the image side
-               share:float=0.12, # the box's side as a share of the image side
+               share:float=0.12, # the box's side as a share of the image side (at least 8 px: small pictures keep a 5 px mark and a 2 px margin)
               ) -> tuple:
     "`(x0, y0, x1, y1)` of the square at a corner of a `size` image (where the signature mark lies)."
-    c = corner.replace("_", " "); s = int(np.ceil(size * share))
+    c = corner.replace("_", " "); s = max(int(np.ceil(size * share)), 8)
     x0 = 0 if c.endswith("left") else size - s; y0 = 0 if c.startswith("upper") else size - s
     return (x0, y0, x0 + s, y0 + s)
