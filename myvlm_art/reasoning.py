@@ -171,7 +171,7 @@ def answers_key(vlm, images:list, kind:str, batch_size:int, max_new_tokens:int, 
     if hints is not None: parts["hints"] = list(hints)
     if decoding != "free":               # free answers keep the keys they always had
         import importlib.metadata
-        parts["constraint"] = {"decoding": decoding, "schema": structured_schema(dims), "closing": "budget", "xgrammar": importlib.metadata.version("xgrammar")}
+        parts["constraint"] = {"decoding": decoding, "schema": structured_schema(dims), "closing": "budget: the way out as one text, no margin", "xgrammar": importlib.metadata.version("xgrammar")}
     return config_hash(parts, 24)
 
 def generate_answers(vlm, # a `myvlm_art.vlm.VLM`
@@ -248,6 +248,7 @@ def structured_schema(dims=DEFAULT_DIMS, # the dimensions the structured prompt 
 import weakref
 from transformers import LogitsProcessor
 _GRAMMARS = weakref.WeakKeyDictionary()       # tokenizer -> {(vocab size, schema, markers): compiled grammar}
+_ESCAPES = weakref.WeakKeyDictionary()        # tokenizer -> ids of the tokens that contain a backslash (a JSON escape)
 
 def json_grammar(tokenizer, # the VLM's tokenizer
                  vocab_size:int, # the size of the model's logits (may exceed the tokenizer's)
@@ -276,23 +277,21 @@ class JsonConstraint(LogitsProcessor):
         self.matchers, self._ids, self.forced = None, {}, 0     # forced: tokens chosen by the closing path
 
     def _encode(self, s:str) -> list:
-        if s not in self._ids: self._ids[s] = self.tok(s, add_special_tokens=False).input_ids
-        return self._ids[s]
+        if s not in self._ids: self._ids[s] = tuple(self.tok(s, add_special_tokens=False).input_ids)
+        return list(self._ids[s])                               # a copy: a plan is consumed token by token
 
     def closing_path(self, m) -> list|None:
-        "Token ids of the shortest way to finish from matcher `m`'s state (close the string, empty strings for the keys left, the end); `m` is not moved."
-        f, path = m.fork(), []
+        "Token ids of the shortest way to finish from matcher `m`'s state — close the string, empty strings for the keys left, `}</json>` — tokenised as one text; `m` is not moved."
+        f, text = m.fork(), ""
         for _ in range(4 * len(self.dims) + 64):
-            if f.is_terminated(): return path
             jump = f.find_jump_forward_string()                 # what the grammar forces next (separators, keys, markers)
-            if jump:
-                for t in self._encode(jump):
-                    if not f.accept_token(t): return None
-                    path.append(t)
-            elif f.accept_token(self.eos): path.append(self.eos)
-            elif f.accept_token(self.quote): path.append(self.quote)   # inside a free string: close it
+            if jump: f.accept_string(jump); text += jump
+            elif f.is_completed(): break                        # `</json>` written: only the end of sequence is left
+            elif f.accept_string('"'): text += '"'              # inside a free string: close it
             else: return None
-        return None
+        else: return None
+        ids, g = self._encode(text), m.fork()
+        return ids if all(g.accept_token(t) for t in ids) else None
 
     def __call__(self, input_ids, scores):
         import xgrammar as xgr
@@ -304,6 +303,8 @@ class JsonConstraint(LogitsProcessor):
                 if not m.accept_string(self.prefill): raise ConfigError(f"the prefill {self.prefill!r} does not open a structured answer")
             self.start, self.mask, self.plan = input_ids.shape[1], xgr.allocate_token_bitmask(B, scores.shape[-1]), [None] * B
             self.reserve = len(self.closing_path(self.matchers[0]) or ()) + 2
+            if self.tok not in _ESCAPES: _ESCAPES[self.tok] = torch.tensor([i for i, t in enumerate(self.tok.convert_ids_to_tokens(list(range(len(self.tok))))) if t and "\\" in t], dtype=torch.long)
+            self.escapes = _ESCAPES[self.tok][_ESCAPES[self.tok] < scores.shape[-1]]
         else:
             for i, t in enumerate(input_ids[:, -1].tolist()):
                 m = self.matchers[i]
@@ -317,7 +318,8 @@ class JsonConstraint(LogitsProcessor):
         for i in active:
             if self.plan[i] is None and left <= self.reserve:
                 path = self.closing_path(self.matchers[i])
-                if path is not None and len(path) >= left - 1: self.plan[i] = path    # the budget now just fits the way out
+                if path is not None and len(path) >= left: self.plan[i] = path        # the budget now just fits the way out
+                elif path is not None and len(path) == left - 1: scores[i, self.escapes] = -float("inf")   # no escape now: it would lengthen the way out
             if self.plan[i]:
                 t = self.plan[i].pop(0); keep = scores[i, t].clone()
                 scores[i] = -float("inf"); scores[i, t] = keep if torch.isfinite(keep) else 0.0
