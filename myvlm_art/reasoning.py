@@ -13,10 +13,10 @@ from pathlib import Path
 from .core import *
 
 # %% auto #0
-__all__ = ['PERSON_DIMS', 'DECODING', 'aliases_for', 'AliasMatcher', 'extract_json', 'parse_structured', 'parse_natural',
-           'parse_answer', 'name_hint', 'integrated_inputs', 'answers_key', 'generate_answers', 'gate_names',
-           'answer_table', 'PROMPTS', 'PROMPT_KINDS', 'EVAL_KINDS', 'JSON_OPEN', 'JSON_CLOSE', 'DEFAULT_DIMS',
-           'prompt_for', 'prefill_for']
+__all__ = ['PERSON_DIMS', 'DECODING', 'DECODINGS', 'aliases_for', 'AliasMatcher', 'extract_json', 'parse_structured',
+           'parse_natural', 'parse_answer', 'name_hint', 'integrated_inputs', 'answers_key', 'generate_answers',
+           'gate_names', 'answer_table', 'structured_schema', 'json_grammar', 'JsonConstraint', 'PROMPTS',
+           'PROMPT_KINDS', 'EVAL_KINDS', 'JSON_OPEN', 'JSON_CLOSE', 'DEFAULT_DIMS', 'prompt_for', 'prefill_for']
 
 # %% ../nbs/09_reasoning.ipynb #5f4ab94c
 from .dataset import PROMPTS, PROMPT_KINDS, EVAL_KINDS, JSON_OPEN, JSON_CLOSE, DEFAULT_DIMS, prompt_for, prefill_for, inject_concepts
@@ -138,6 +138,7 @@ def name_hint(names:list, # the `(dim, name)` concepts the gate activates for on
 
 # %% ../nbs/09_reasoning.ipynb #94c3b57a
 DECODING = {"repetition_penalty": 1.2}   # greedy; the same for every system and prompt
+DECODINGS = ("free", "json")              # plain greedy, or greedy under the structured prompt's JSON schema (`JsonConstraint` below)
 
 def integrated_inputs(vlm, # the VLM
                       prompts:list, # one user text per row
@@ -158,7 +159,7 @@ def integrated_inputs(vlm, # the VLM
                                                      x["attention_mask"], x["image_positions"], signals, fill={"input_ids": pad})
     return {**x, **seq, "attention_mask": mask, "concept_positions": positions, "gate": gate}
 
-def answers_key(vlm, images:list, kind:str, batch_size:int, max_new_tokens:int, layer=None, signals=None, dims=DEFAULT_DIMS, hints=None) -> str:
+def answers_key(vlm, images:list, kind:str, batch_size:int, max_new_tokens:int, layer=None, signals=None, dims=DEFAULT_DIMS, hints=None, decoding:str="free") -> str:
     "The cache key of one run of `generate_answers`: a hash of everything that decides its answers."
     from myvlm_art.align import frozen_digest
     parts = {"vlm": frozen_digest(vlm, include_projector=True), "dtype": str(vlm.dtype), "attention": vlm.attn_implementation, "kind": kind, "prompt": prompt_for(kind, dims),
@@ -168,6 +169,9 @@ def answers_key(vlm, images:list, kind:str, batch_size:int, max_new_tokens:int, 
         parts.update(values=sha256_bytes(layer.values.detach().float().cpu().numpy().tobytes()), gate=config_to_dict(layer.cfg),
                      concepts=layer.concepts, signals=sha256_bytes(np.round(np.asarray(signals, dtype=np.float64), 6).tobytes()))
     if hints is not None: parts["hints"] = list(hints)
+    if decoding != "free":               # free answers keep the keys they always had
+        import importlib.metadata
+        parts["constraint"] = {"decoding": decoding, "schema": structured_schema(dims), "closing": "budget: the way out as one text, no margin", "xgrammar": importlib.metadata.version("xgrammar")}
     return config_hash(parts, 24)
 
 def generate_answers(vlm, # a `myvlm_art.vlm.VLM`
@@ -181,29 +185,33 @@ def generate_answers(vlm, # a `myvlm_art.vlm.VLM`
                      cache:Path|str|None=None, # folder of cached runs (None: no cache)
                      dims=DEFAULT_DIMS, # the dimensions the prompt asks for
                      hints:list|None=None, # per image, a sentence appended to the question (`name_hint`; '' for none)
+                     decoding:str="free", # "free" (greedy) or "json" (greedy under the structured schema; structured prompt only)
                     ) -> list[str]:
     "The VLM's greedy answers to prompt `kind` for every image, prefill included."
     from tqdm.auto import tqdm
     prompt, prefill = prompt_for(kind, dims), prefill_for(kind, dims)
     if batch_size < 1: raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    if decoding not in DECODINGS: raise ConfigError(f"decoding must be one of {list(DECODINGS)}, got {decoding!r}")
+    if decoding == "json" and kind != "structured": raise ConfigError(f"decoding='json' constrains the structured prompt, not {kind!r}")
     if layer is not None and (signals is None or len(signals) != len(images)):
         raise DataError(f"the integrated system needs one signal row per image ({len(images)} images, {None if signals is None else len(signals)} rows)")
     if hints is not None and len(hints) != len(images): raise DataError(f"one hint per image: {len(images)} images, {len(hints)} hints")
     hit = None
     if cache is not None:
-        hit = Path(cache)/f"{answers_key(vlm, images, kind, batch_size, max_new_tokens, layer, signals, dims, hints)}.json"
+        hit = Path(cache)/f"{answers_key(vlm, images, kind, batch_size, max_new_tokens, layer, signals, dims, hints, decoding)}.json"
         if hit.is_file():
             try:
                 got = json.loads(hit.read_text())
                 if isinstance(got, list) and len(got) == len(images) and all(isinstance(a, str) for a in got): return got
             except (OSError, ValueError): pass             # a damaged entry is regenerated
     out = []
-    for i in tqdm(range(0, len(images), batch_size), desc=f"{kind} answers" + (" (integrated)" if layer is not None else ""),
+    for i in tqdm(range(0, len(images), batch_size), desc=f"{kind} answers" + (" (integrated)" if layer is not None else "") + (f" ({decoding})" if decoding != "free" else ""),
                   disable=not progress, leave=False):
         chunk = images[i:i + batch_size]
         asks = [prompt if hints is None or not hints[i + k] else f"{prompt} {hints[i + k]}" for k in range(len(chunk))]
         x = integrated_inputs(vlm, asks, chunk, layer, None if layer is None else signals[i:i + batch_size], prefill)
-        out += [prefill + a for a in vlm.decode(vlm.generate(x["inputs_embeds"], x["attention_mask"], max_new_tokens, **DECODING))]
+        constraint = {"logits_processor": [JsonConstraint(vlm.tokenizer, prefill, max_new_tokens, dims)]} if decoding == "json" else {}
+        out += [prefill + a for a in vlm.decode(vlm.generate(x["inputs_embeds"], x["attention_mask"], max_new_tokens, **DECODING, **constraint))]
     if hit is not None: write_json_atomic(hit, out)
     return out
 
@@ -227,3 +235,93 @@ def answer_table(answers:list, # one answer per image
     for im, a in zip(images, answers):
         rows.append({"image": str(im), "prompt": kind, "answer": a, **parse_answer(a, kind, matcher)})
     return pd.DataFrame(rows)
+
+# %% ../nbs/09_reasoning.ipynb #2fa8a3e3
+def structured_schema(dims=DEFAULT_DIMS, # the dimensions the structured prompt asks for, in order
+                     ) -> dict:
+    "The JSON schema of a structured answer: one free string per dimension, then `evidence`; no other key, no enumeration of names."
+    keys = [str(d) for d in dims] + ["evidence"]
+    if len(set(keys)) != len(keys): raise ConfigError(f"structured schema: duplicate keys {keys}")
+    return {"type": "object", "properties": {k: {"type": "string"} for k in keys}, "required": keys, "additionalProperties": False}
+
+# %% ../nbs/09_reasoning.ipynb #7e390109
+import weakref
+from transformers import LogitsProcessor
+_GRAMMARS = weakref.WeakKeyDictionary()       # tokenizer -> {(vocab size, schema, markers): compiled grammar}
+_ESCAPES = weakref.WeakKeyDictionary()        # tokenizer -> ids of the tokens that contain a backslash (a JSON escape)
+
+def json_grammar(tokenizer, # the VLM's tokenizer
+                 vocab_size:int, # the size of the model's logits (may exceed the tokenizer's)
+                 dims=DEFAULT_DIMS, # the structured prompt's dimensions
+                ):
+    "The compiled xgrammar grammar of a structured answer: `<json>`, the schema's object (the prompt's separators), `</json>`."
+    import xgrammar as xgr
+    key = (int(vocab_size), json.dumps(structured_schema(dims)), JSON_OPEN, JSON_CLOSE)
+    per = _GRAMMARS.setdefault(tokenizer, {})
+    if key not in per:
+        info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=int(vocab_size), stop_token_ids=[tokenizer.eos_token_id])
+        obj = xgr.Grammar.from_json_schema(key[1], any_whitespace=False, separators=(", ", ": "))
+        g = xgr.Grammar.concat(xgr.Grammar.from_ebnf(f"root ::= {json.dumps(JSON_OPEN)}"), obj, xgr.Grammar.from_ebnf(f"root ::= {json.dumps(JSON_CLOSE)}"))
+        per[key] = xgr.GrammarCompiler(info, max_threads=1).compile_grammar(g)
+    return per[key]
+
+class JsonConstraint(LogitsProcessor):
+    "Greedy decoding under the structured answer's JSON schema, closed within the token budget (one `generate` call)."
+    def __init__(self, tokenizer, # the VLM's tokenizer
+                 prefill:str, # the answer's prefilled opening (part of the prompt), accepted first
+                 max_new_tokens:int, # the budget the answer must close within
+                 dims=DEFAULT_DIMS, # the structured prompt's dimensions
+                ):
+        self.tok, self.prefill, self.budget, self.dims = tokenizer, prefill, int(max_new_tokens), tuple(dims)
+        self.quote, self.eos = tokenizer.convert_tokens_to_ids('"'), tokenizer.eos_token_id
+        self.matchers, self._ids, self.forced = None, {}, 0     # forced: tokens chosen by the closing path
+
+    def _encode(self, s:str) -> list:
+        if s not in self._ids: self._ids[s] = tuple(self.tok(s, add_special_tokens=False).input_ids)
+        return list(self._ids[s])                               # a copy: a plan is consumed token by token
+
+    def closing_path(self, m) -> list|None:
+        "Token ids of the shortest way to finish from matcher `m`'s state — close the string, empty strings for the keys left, `}</json>` — tokenised as one text; `m` is not moved."
+        f, text = m.fork(), ""
+        for _ in range(4 * len(self.dims) + 64):
+            jump = f.find_jump_forward_string()                 # what the grammar forces next (separators, keys, markers)
+            if jump: f.accept_string(jump); text += jump
+            elif f.is_completed(): break                        # `</json>` written: only the end of sequence is left
+            elif f.accept_string('"'): text += '"'              # inside a free string: close it
+            else: return None
+        else: return None
+        ids, g = self._encode(text), m.fork()
+        return ids if all(g.accept_token(t) for t in ids) else None
+
+    def __call__(self, input_ids, scores):
+        import xgrammar as xgr
+        B = input_ids.shape[0]
+        if self.matchers is None:                                # first step: nothing generated yet
+            g = json_grammar(self.tok, scores.shape[-1], self.dims)
+            self.matchers = [xgr.GrammarMatcher(g) for _ in range(B)]
+            for m in self.matchers:
+                if not m.accept_string(self.prefill): raise ConfigError(f"the prefill {self.prefill!r} does not open a structured answer")
+            self.start, self.mask, self.plan = input_ids.shape[1], xgr.allocate_token_bitmask(B, scores.shape[-1]), [None] * B
+            self.reserve = len(self.closing_path(self.matchers[0]) or ()) + 2
+            if self.tok not in _ESCAPES: _ESCAPES[self.tok] = torch.tensor([i for i, t in enumerate(self.tok.convert_ids_to_tokens(list(range(len(self.tok))))) if t and "\\" in t], dtype=torch.long)
+            self.escapes = _ESCAPES[self.tok][_ESCAPES[self.tok] < scores.shape[-1]]
+        else:
+            for i, t in enumerate(input_ids[:, -1].tolist()):
+                m = self.matchers[i]
+                if m.is_terminated(): continue
+                if not m.accept_token(t): raise RuntimeError(f"row {i}: the constraint refused token {t} (its mask was not applied)")
+        active = [i for i, m in enumerate(self.matchers) if not m.is_terminated()]
+        if not active: return scores
+        xgr.BatchGrammarMatcher(max_threads=1).batch_fill_next_token_bitmask([self.matchers[i] for i in active], self.mask, indices=active)
+        xgr.apply_token_bitmask_inplace(scores, self.mask.to(scores.device), indices=active)
+        left = self.budget - (input_ids.shape[1] - self.start)
+        for i in active:
+            if self.plan[i] is None and left <= self.reserve:
+                path = self.closing_path(self.matchers[i])
+                if path is not None and len(path) >= left: self.plan[i] = path        # the budget now just fits the way out
+                elif path is not None and len(path) == left - 1: scores[i, self.escapes] = -float("inf")   # no escape now: it would lengthen the way out
+            if self.plan[i]:
+                t = self.plan[i].pop(0); keep = scores[i, t].clone()
+                scores[i] = -float("inf"); scores[i, t] = keep if torch.isfinite(keep) else 0.0
+                self.forced += 1
+        return scores

@@ -6,7 +6,7 @@ Docs: https://myvlm-art.github.io/myvlm-art/synthart.html.md"""
 
 # %% ../nbs/02_synthart.ipynb #b67d1992
 from __future__ import annotations
-import colorsys, functools, json, math, os, sys, tempfile
+import colorsys, dataclasses, functools, json, math, os, sys, tempfile
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -66,6 +66,7 @@ class PaintSpec:
     noise: float = 0.0      # 0..1 pixel noise amount
     occlusion: float = 0.0  # 0..1: probability that a random rectangle patch hides part of the picture
     objects: tuple = ()     # SceneObjects drawn over the scene before the signature (VisMin pairs; none in the corpus)
+    signature: bool = True  # draw the signature mark (False: the same picture without it, for counterfactual re-paints)
 
 _RANGES = dict(stroke_scale=(0.5, 2.0), jitter=(0, 1), texture=(0, 1), composition=(-1, 1), brightness=(0, 1),
                contrast=(0, 1), turbulence=(0, 1), noise=(0, 1), occlusion=(0, 1))
@@ -531,13 +532,13 @@ def paint(spec: PaintSpec,           # what to paint: genre, style, artist's han
     if spec.texture > 0: img = _weave(img, spec.texture, rng)
     im, rest = Image.fromarray(_u8(img)), []
     if spec.objects: _draw_objects(im, spec.objects); rest.append(objects_phrase(spec.objects))
-    sx0, sy0, sx1, sy1 = _signature(im, spec, P)
+    sx0, sy0, sx1, sy1 = _signature(im, spec, P) if spec.signature else (0, 0, 0, 0)
     hidden = False
     if rng.random() < spec.occlusion:
         x0, y0, x1, y1 = _occlude(im, rng)
         hidden = x0 < sx1 and sx0 < x1 and y0 < sy1 and sy0 < y1           # the patch covers (part of) the signature
         rest.append("a patch of the picture is hidden")
-    if not hidden: rest.append(f"a small {spec.signature_kind} mark in the {spec.signature_corner.replace('_', ' ')} corner")
+    if not hidden and spec.signature: rest.append(f"a small {spec.signature_kind} mark in the {spec.signature_corner.replace('_', ' ')} corner")
     if spec.texture >= 0.35: rest.append("a visible canvas weave")
     out = _f(im)
     if spec.noise > 0:
@@ -677,14 +678,15 @@ def sample_latents(cfg:SynthArtConfig, artists:list[Artist], index:int) -> dict:
     return {"artist": artist, "style": style, "genre": genre, "mood": mood, "palette": artist_palette(artist, rng),
             "occluded": bool(rng.random() < cfg.occlusion), "render_seed": int(rng.integers(2**31))}
 
-def paint_latents(lat:dict, cfg:SynthArtConfig) -> tuple[Image.Image, list[str]]:
-    "Render latents to an image and its evidence phrases."
+def paint_latents(lat:dict, cfg:SynthArtConfig, **changes) -> tuple[Image.Image, list[str]]:
+    "Render latents to an image and its evidence phrases; `changes` replace fields of the `PaintSpec` (a counterfactual re-paint)."
     a, m = lat["artist"], lat["mood"]
     spec = PaintSpec(genre=lat["genre"], style=lat["style"], palette=lat["palette"], stroke_scale=a.stroke_scale, jitter=a.jitter,
                      texture=a.texture, composition=a.composition, signature_kind=a.signature_kind,
                      signature_corner=a.signature_corner, brightness=m["brightness"], contrast=m["contrast"],
                      turbulence=m["turbulence"], noise=cfg.noise * 0.5, occlusion=1.0 if lat["occluded"] else 0.0,
                      objects=tuple(lat.get("objects", ())))
+    if changes: spec = dataclasses.replace(spec, **changes)
     return paint(spec, cfg.image_size, np.random.default_rng(lat["render_seed"]))
 
 def reason_from_evidence(evidence:list[str]) -> str:
