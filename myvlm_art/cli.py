@@ -164,7 +164,9 @@ def study_notebooks(spec, folder:Path) -> Path:
     return folder if (folder/f"{spec.notebook}.ipynb").is_file() else code_root()/"nbs"/"experiments"
 
 def stage_study(paths:Paths, spec, base:dict, salt:str, max_runs:int|None=None, workers:int=1, force:bool=False,
-                threads:int|None=1, study:StudyConfig|None=None, context:dict|None=None, folder:Path|None=None):
+                threads:int|None=1, study:StudyConfig|None=None, context:dict|None=None, folder:Path|None=None,
+                executor:str="pool", # "pool" (this machine), "slurm" or "local" (a submitit job per run; see 11_runner)
+               ):
     "Run one study spec with the run's parameters `base` under it (the spec's own values win; parameters its notebook lacks are dropped); 'cached' if every run was done."
     from myvlm_art.runner import run_study, study_runs, notebook_parameters, StudySpec, load_study
     spec = load_study(spec); study = study or StudyConfig()
@@ -180,7 +182,8 @@ def stage_study(paths:Paths, spec, base:dict, salt:str, max_runs:int|None=None, 
     if max_runs: runs = runs[:max_runs]
     spec = StudySpec(name=spec.name, notebook=spec.notebook, description=spec.description, base={}, grid={}, runs=runs,
                      source=spec.source, report=spec.report)
-    res = run_study(spec, paths, workers=workers, progress=False, force=force, salt=salt, threads=threads, notebooks=nbs, context=context)
+    res = run_study(spec, paths, workers=workers, progress=False, force=force, salt=salt, threads=None if executor == "slurm" else threads,
+                    notebooks=nbs, context=context, executor=executor, cluster=study.cluster())
     print(f"study {spec.name}: {len(res.ran)} run(s) executed, {len(res.skipped)} already done -> {res.path}")
     return "cached" if not res.ran else res
 
@@ -228,6 +231,7 @@ class Run:
     force: bool = False          # rerun every stage
     gate: dict = field(default_factory=dict)   # gate knobs for the main table and the studies
     workers: int = 2             # study runs at once
+    executor: str = "pool"       # where study runs execute: "pool" (this machine), "slurm" or "local" (submitit jobs)
     precision: str = "fp32"      # the resolved precision of every stage
     inputs: dict = field(default_factory=dict) # name -> digest: the config, the code, and what earlier stages made
 
@@ -388,6 +392,7 @@ def run_report(paths:Paths, # where the run writes (the quick preset: <project>/
                precision:str|None=None, # "auto", "fp32" or "bf16" (None: the config's): every stage, resolved once here
                study:StudyConfig|None=None, # the study config (None: the embedded default, configs/synthart.yaml)
                project:Paths|None=None, # the project (a real dataset lives under its data/; default: `paths`)
+               executor:str="pool", # where the studies' runs execute: "pool" (`workers` here), "slurm" or "local" (a submitit job per run)
               ) -> pd.DataFrame:
     "Walk `PIPELINE`, then every study of the config's studies folder, then the report; per-stage timings to `results/timings.csv`."
     study = study or StudyConfig().validate()
@@ -396,7 +401,7 @@ def run_report(paths:Paths, # where the run writes (the quick preset: <project>/
     study.validate()
     project = project or paths
     prec = resolve_precision(study.precision)
-    run = Run(paths, project, study, quick, force, dict(gate or {}), workers, prec)
+    run = Run(paths, project, study, quick, force, dict(gate or {}), workers, executor, prec)
     if not study.is_synthart: check_dataset_dimensions(study, run.spec)       # before anything is written
     specs = find_studies(run.studies_dir)
     print(f"precision: {prec}" + (f" ({study.precision})" if study.precision != "auto" else f" (auto: {bf16_blocker() or 'native bf16 here'})"), flush=True)
@@ -410,7 +415,7 @@ def run_report(paths:Paths, # where the run writes (the quick preset: <project>/
     index = []
     for spec in specs:
         tm.run(f"ablation: {spec.name}", stage_study, paths, spec, run.params(), salt, run.preset.max_runs or None, workers, force,
-               study=study, context={"config": str(run.config_file)}, folder=run.studies_dir)
+               study=study, context={"config": str(run.config_file)}, folder=run.studies_dir, executor=executor)
         index.append({"name": spec.name, "notebook": spec.notebook, "description": spec.description, "report": spec.report,
                       "notebook_path": str(study_notebooks(spec, run.studies_dir)/f"{spec.notebook}.ipynb")})
     write_json_atomic(R/"studies"/"index.json", index)
@@ -443,9 +448,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--gate", action="append", metavar="KNOB=VALUE", help=f"a gate knob for the main table and the gate studies (repeatable): {', '.join(REPORT_GATE_KNOBS)}")
     r.add_argument("--workers", type=int, default=2, help="study runs executed at once, one CPU thread each (results do not depend on it)")
     r.add_argument("--precision", choices=list(PRECISIONS), default=None, help="overrides the config's precision (default auto: bf16 only where this machine computes it natively, else fp32)")
+    r.add_argument("--executor", choices=["pool", "slurm", "local"], default="pool", help="where the studies' runs execute: pool (here, --workers at once), slurm (a job per run, resources from the config's slurm: block) or local (the same jobs on this machine)")
     st = sub.add_parser("study", help="run a grid of papermill runs from a YAML spec (resumable; see 11_runner)")
     st.add_argument("spec", help="the study's YAML file: notebook, base, grid and/or runs")
-    st.add_argument("--workers", type=int, default=1, help="runs executed at once (results do not depend on it)")
+    st.add_argument("--workers", type=int, default=1, help="runs executed at once with --executor pool (results do not depend on it)")
+    st.add_argument("--executor", choices=["pool", "slurm", "local"], default="pool", help="pool (this machine), slurm (a Slurm job per run, resources from the config's slurm: block) or local (the same jobs on this machine)")
     st.add_argument("--force", action="store_true", help="execute every run again")
     st.add_argument("--config", default=None, help="the study config whose {encoder}/{dims}/{dims_reversed} the spec may name (default: the embedded default's)")
     return p
@@ -471,7 +478,8 @@ def main(argv:list|None=None) -> int:
             from myvlm_art.runner import run_study, load_study
             spec, study = load_study(args.spec), load_study_config(args.config)
             spec = dataclasses.replace(spec, base=fill_study_fields(spec.base, study), grid=fill_study_fields(spec.grid, study), runs=fill_study_fields(spec.runs, study))
-            res = run_study(spec, paths, workers=args.workers, force=args.force, context={"config": args.config or ""})
+            res = run_study(spec, paths, workers=args.workers, force=args.force, context={"config": args.config or ""},
+                            executor=args.executor, cluster=study.cluster())
             print(f"study {res.name}: {len(res.ran)} run(s) executed, {len(res.skipped)} already done; {len(res.table)} rows -> {res.path} ({res.seconds:.1f}s)")
         elif args.cmd == "report":
             gate = parse_gate(args.gate)
@@ -480,7 +488,7 @@ def main(argv:list|None=None) -> int:
             if args.root: paths = Paths(Path(args.root).resolve())
             project = paths
             if args.quick: paths = Paths(paths.data/"quick")      # a smoke run never overwrites the full run's data or results
-            run_report(paths, args.seed, args.quick, args.force, gate, args.workers, args.precision, study, project)
+            run_report(paths, args.seed, args.quick, args.force, gate, args.workers, args.precision, study, project, args.executor)
     except MyVLMArtError as e:
         print(f"myvlm-art: error: {e}", file=sys.stderr)
         return 2
