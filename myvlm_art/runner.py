@@ -19,7 +19,8 @@ from .config import SlurmConfig
 
 # %% auto #0
 __all__ = ['OUT_PARAM', 'SPEC_KEYS', 'REPORT_KEYS', 'EXPRESSION', 'EXECUTORS', 'StudySpec', 'load_study', 'notebook_parameters',
-           'run_id', 'StudyRun', 'study_runs', 'gather_study', 'StudyError', 'StudyResult', 'study_dir', 'run_study']
+           'run_id', 'StudyRun', 'study_runs', 'visible_gpus', 'gather_study', 'StudyError', 'StudyResult', 'study_dir',
+           'run_study']
 
 # %% ../nbs/11_runner.ipynb #9cc5b621
 OUT_PARAM = "out"   # the parameter through which the runner tells a notebook where to write its results table
@@ -261,6 +262,22 @@ def _run_done(runs_dir:Path, rid:str) -> bool:
     return (runs_dir/f"{rid}.ipynb").is_file() and (runs_dir/f"{rid}.csv").is_file()
 
 # %% ../nbs/11_runner.ipynb #92dada7c
+def visible_gpus() -> list:
+    "The GPU ids this process may use: `CUDA_VISIBLE_DEVICES`' entries when it is set, else every CUDA device torch sees (none without CUDA)."
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None: return [g for g in (x.strip() for x in env.split(",")) if g and not g.startswith("-")]
+    try:
+        import torch
+        return [str(i) for i in range(torch.cuda.device_count())]
+    except Exception: return []
+
+def _pool_worker(ppid:int, # the process that started the pool
+                 gpus=None, # a queue of GPU ids, one per worker (None: leave the GPUs alone)
+                ):
+    "Pool-worker initializer: die with the parent; take one GPU for every run of this worker."
+    _die_with_parent(ppid)
+    if gpus is not None: os.environ["CUDA_VISIBLE_DEVICES"] = gpus.get(timeout=60)
+
 def _die_with_parent(ppid:int):
     "Pool-worker initializer: exit as soon as the process that started the pool is gone."
     def watch():
@@ -460,8 +477,12 @@ def run_study(spec:str|Path|dict|StudySpec, # a YAML spec file, or its content a
                 # the pool pickles functions by module and name: take them from the installed module, so this also
                 # works when `run_study` itself was defined elsewhere (e.g. in this notebook's namespace)
                 import myvlm_art.runner as mod
-                ctx = multiprocessing.get_context("spawn")
-                with ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx, initializer=mod._die_with_parent, initargs=(os.getpid(),)) as ex:
+                ctx = multiprocessing.get_context("spawn"); n_workers = min(workers, len(todo))
+                gpus, queue = mod.visible_gpus(), None
+                if len(gpus) > 1:                                        # one GPU per worker, round robin
+                    queue = ctx.Queue()
+                    for i in range(n_workers): queue.put(gpus[i % len(gpus)])
+                with ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=mod._pool_worker, initargs=(os.getpid(), queue)) as ex:
                     futs = {ex.submit(mod._execute_run, *job(r)): r.run_id for r in todo}
                     for f in as_completed(futs):
                         try: done(*f.result())
