@@ -481,7 +481,7 @@ def train_projector(vlm:VLM, # the VLM whose projector is trained (in place); to
             accel.wait_for_everyone()
             if accel.is_main_process: save_align_checkpoint(ckpt, vlm, opt, sched, snapshot())
 
-        bar = _progress(total, done, progress)
+        bar = _progress(total, done, progress and accel.is_main_process)   # one bar, the main process's
         train_attn = resolve_attention(cfg.attention, accel.device)
         with vlm.attention(train_attn):
             while done < stop:

@@ -260,7 +260,7 @@ def train_instruct(vlm:VLM, # the stage-1 VLM; on return its projector is stage 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, functools.partial(lr_factor, total=total, warm=round(cfg.warmup * total)))
     collate = InstructCollate(vlm, pool, images_root, vocab, cfg.knowledge, cfg.seed, cfg.max_reason_tokens)
     losses, secs = [], []
-    bar = tqdm(total=total, desc="stage-2 instruction tuning", leave=False, disable=not progress, mininterval=0.5 if sys.stderr.isatty() else 15)
+    bar = tqdm(total=total, desc="stage-2 instruction tuning", leave=False, disable=not progress or not accel.is_main_process, mininterval=0.5 if sys.stderr.isatty() else 15)
     multi, rank, world = accel.num_processes > 1, accel.process_index, accel.num_processes
     try:
         with vlm.attention(resolve_attention(cfg.attention, accel.device)):

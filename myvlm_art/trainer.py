@@ -255,7 +255,7 @@ def train_concepts(vlm, # the frozen VLM (stage-1 projector loaded)
         accel.wait_for_everyone()
         if accel.is_main_process: save_concept_checkpoint(ckpt, layer, opt, snapshot())
 
-    bar = tqdm(total=total, initial=done, desc="concept training", leave=False, disable=not progress, mininterval=0.5 if sys.stderr.isatty() else 15)
+    bar = tqdm(total=total, initial=done, desc="concept training", leave=False, disable=not progress or not accel.is_main_process, mininterval=0.5 if sys.stderr.isatty() else 15)
     try:
         with deterministic_algorithms(), vlm.attention(train_attn):     # bit-identical runs on CPU (see above); one kernel
             deterministic = torch.are_deterministic_algorithms_enabled()
