@@ -21,8 +21,8 @@ __all__ = ['WALL_TIME_FIELDS', 'STUDY_FIELDS', 'REPORT_GATE_KNOBS', 'STAGE_FUNCT
            'artefact_digest', 'code_digest', 'cached_stage', 'study_fields', 'fill_study_fields', 'find_studies',
            'study_notebooks', 'stage_study', 'render_report', 'parse_gate', 'Run', 'needs_synthclip', 'make_dataset',
            'make_probe', 'make_synthclip', 'make_align', 'run_instruct', 'make_instruct', 'make_concepts',
-           'train_config', 'Stage', 'stage_applies', 'stage_outputs', 'run_stage', 'launch_command', 'launch_stage',
-           'run_report', 'main']
+           'train_config', 'Stage', 'stage_applies', 'stage_outputs', 'run_stage', 'launch_command', 'prepare_stage',
+           'launch_stage', 'run_report', 'main']
 
 # %% ../nbs/90_cli.ipynb #e767cde0
 class StageTimer:
@@ -410,11 +410,10 @@ def launch_command(processes:int, # data-parallel processes
            str(exe) if exe.is_file() else shutil.which("myvlm-art") or "myvlm-art", *map(str, args)]
     return cmd, env
 
-def launch_stage(run:Run, # the report's run
-                 make:str, # "align", "instruct" or "concepts"
-                ):
-    "Run a training stage as `run.train_processes` data-parallel processes (`myvlm-art train` under accelerate launch), after making here what they would race to make."
-    import subprocess
+def prepare_stage(run:Run, # the run
+                  make:str, # "align", "instruct" or "concepts"
+                 ):
+    "Make what every process of a training stage would otherwise make at once: the SmolLM2 copy, stage 2's painted pool, the prototype signals' features and head."
     from myvlm_art.system import study_data, prototype_signals
     if make not in TRAIN_STAGES: raise ConfigError(f"{make}: not a training stage ({list(TRAIN_STAGES)})")
     data = study_data(run.study, run.paths, run.project)
@@ -425,6 +424,13 @@ def launch_stage(run:Run, # the report's run
         from myvlm_art.instruct import render_pool, corpus_config
         render_pool(corpus_config(data), cfg.pool, run.paths, cfg.heldout, progress=False)
     if make == "concepts": prototype_signals(data, run.paths, run.study.encoder, run.study.dims, seed=run.study.seed, progress=False)
+
+def launch_stage(run:Run, # the report's run
+                 make:str, # "align", "instruct" or "concepts"
+                ):
+    "Run a training stage as `run.train_processes` data-parallel processes: `myvlm-art train` under accelerate launch (which prepares on its main process first)."
+    import subprocess
+    if make not in TRAIN_STAGES: raise ConfigError(f"{make}: not a training stage ({list(TRAIN_STAGES)})")
     args = ["train", make, "--root", str(run.project.root), "--config", str(run.config_file)] + (["--quick"] if run.quick else [])
     cmd, env = launch_command(run.train_processes, args)
     r = subprocess.run(cmd, env=env)
@@ -546,6 +552,7 @@ def main(argv:list|None=None) -> int:
             run = Run(paths, project, study.validate(), args.quick, precision=resolve_precision(study.precision))
             stage = next(s for s in PIPELINE if s.make == args.stage); st = processes()
             if not stage_applies(stage, run): print(f"[{stage.name}] skipped ({stage.when} not used)"); return 0
+            with st.main_process_first(): prepare_stage(run, args.stage)        # the others then find it made
             out = STAGE_FUNCTIONS[args.stage](run)
             if st.is_main_process: print(f"[{stage.name}] {'current' if out == 'cached' else 'trained'} on {st.num_processes} process(es)", flush=True)
         elif args.cmd == "report":

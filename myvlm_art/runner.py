@@ -271,12 +271,15 @@ def visible_gpus() -> list:
         return [str(i) for i in range(torch.cuda.device_count())]
     except Exception: return []
 
+def _take_gpu(gpus=None): # a queue of GPU ids, one per worker (None: leave the GPUs alone)
+    "Give this process (and the kernels it starts) one GPU from the queue."
+    if gpus is not None: os.environ["CUDA_VISIBLE_DEVICES"] = gpus.get(timeout=60)
+
 def _pool_worker(ppid:int, # the process that started the pool
                  gpus=None, # a queue of GPU ids, one per worker (None: leave the GPUs alone)
                 ):
     "Pool-worker initializer: die with the parent; take one GPU for every run of this worker."
-    _die_with_parent(ppid)
-    if gpus is not None: os.environ["CUDA_VISIBLE_DEVICES"] = gpus.get(timeout=60)
+    _die_with_parent(ppid); _take_gpu(gpus)
 
 def _die_with_parent(ppid:int):
     "Pool-worker initializer: exit as soon as the process that started the pool is gone."
@@ -344,7 +347,10 @@ def _live_jobs(record:Path, kind:str, todo:list) -> dict:
         else:
             import submitit
             job = submitit.SlurmJob(folder, jid)
-            if not job.done(): live[r.run_id] = job
+            try: alive = not job.done(force_check=True)
+            except Exception as e:                          # Slurm cannot say: submit the run again rather than wait for ever
+                logger.warning(f"job {jid} of run {r.run_id}: state unknown ({error_reason(e)}); submitting the run again"); alive = False
+            if alive: live[r.run_id] = job
     return live
 
 def _await_jobs(jobs:dict, # {run_id: submitit job}

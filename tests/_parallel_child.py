@@ -7,8 +7,8 @@
 
 SETUP is the folder the test's fixture built once: `project/` (a 47-image SynthArt corpus and its saved split),
 `tiny/lm` and `tiny/vision` (the tiny random VLM's parts), `signals.npz` and `setup.json` (prototype signals,
-thresholds, concept index). Every process trains the concept values (`train_concepts`, Stage A then B, the attention
-regulariser every 2nd step, a checkpoint every 3rd step, fp32, one thread, seed 0) into OUT/concepts, then answers
+thresholds, concept index). Every process trains the concept values (`train_concepts`, Stage A for an epoch then two steps of
+Stage B, the attention regulariser every 2nd step, a checkpoint every 3rd step, fp32, one thread, seed 0) into OUT/concepts, then answers
 both prompts for the validation and test images (`parallel_answers`) and scores every candidate name
 (`parallel_scores`), in batches of 3. The main process writes OUT/values.safetensors, OUT/answers.json,
 OUT/scores.npz, OUT/metrics.csv (macro F1, accuracy and all-correct of each prompt and of the likelihood keys, with
@@ -17,8 +17,8 @@ bootstrap CIs) and OUT/run.json (how many processes ran).
 import json, os, sys
 from pathlib import Path
 
-CFG = dict(epochs_a=1, epochs_b=1, batch_size=5, attn_every=2, checkpoint_every=3, precision="fp32", seed=0)
-EVAL_BATCH, NEW_TOKENS = 3, 12
+CFG = dict(epochs_a=1, epochs_b=0.3, batch_size=5, attn_every=2, checkpoint_every=3, precision="fp32", seed=0)
+EVAL_BATCH, NEW_TOKENS = 3, 8
 
 def main(setup:str, out:str):
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
