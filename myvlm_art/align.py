@@ -21,8 +21,9 @@ __all__ = ['record_evidence', 'image_key', 'CAPTIONS', 'ALIGN_PRECISIONS', 'RESU
            'CHECKPOINT_FILES', 'style_phrase', 'genre_phrase', 'check_captions', 'caption_mentions', 'stage1_caption',
            'AlignConfig', 'train_precision', 'AlignCollate', 'align_inputs', 'align_loss', 'epoch_order', 'lr_factor',
            'frozen_digest', 'forget_digest', 'replaced_folder', 'recover_folder', 'save_align_checkpoint',
-           'train_records', 'read_checkpoint_state', 'check_resumable', 'load_align_checkpoint', 'training_accelerator',
-           'train_projector', 'align_dir', 'align_is_current', 'ensure_aligned']
+           'train_records', 'read_checkpoint_state', 'check_resumable', 'load_align_checkpoint', 'step_share',
+           'gather_counts', 'share_of_mean', 'sync_gradients', 'training_accelerator', 'train_projector', 'align_dir',
+           'align_is_current', 'ensure_aligned']
 
 # %% ../nbs/05b_align.ipynb #d606d351
 _GENRE_NOUNS = {"abstract": "abstract composition"}   # genre labels that are adjectives get a noun
@@ -364,6 +365,47 @@ def load_align_checkpoint(folder:Path|str, # a folder written by `save_align_che
             raise CheckpointError(f"{folder/name}: does not fit this {name[:-3]} ({_why(e)})") from None
     return st
 
+# %% ../nbs/05b_align.ipynb #6667eeb5
+def step_share(idx:np.ndarray, # the step's images (indices into the records, in the data order)
+               rank:int, # this process (`accel.process_index`)
+               world:int, # the number of processes (`accel.num_processes`)
+              ) -> tuple[np.ndarray, bool]:
+    "`(indices, active)`: this process's images of one step, every `world`-th from `rank`; a process left without one gets the step's first image and `active=False` (to weigh 0)."
+    idx = np.asarray(idx); mine = idx[rank::world]
+    return (mine, True) if len(mine) else (idx[:1], False)
+
+# %% ../nbs/05b_align.ipynb #f8a4df04
+def gather_counts(accel, # the run's `Accelerator`
+                  *counts:float, # this process's numbers
+                 ) -> np.ndarray:
+    "`[processes, len(counts)]` float64: every process's numbers, in process order (one all-gather; none on one process)."
+    row = torch.tensor([[float(c) for c in counts]], dtype=torch.float64, device=accel.device)
+    return (accel.gather(row) if accel.num_processes > 1 else row).cpu().numpy()
+
+def share_of_mean(loss:torch.Tensor, # this process's mean over its own units (labelled tokens, loss weight, penalty rows)
+                  counts:np.ndarray, # every process's units (a `gather_counts` column)
+                  rank:int, # this process
+                 ) -> torch.Tensor:
+    "This process's part of the mean over every process's units, `loss · count / Σ count` (0 without units): summed over the processes, it is the mean."
+    total = float(np.sum(counts))
+    return loss * (float(counts[rank]) / total if total > 0 else 0.0)
+
+def sync_gradients(accel, # the run's `Accelerator`
+                   params, # the trained parameters: the same ones, in the same order, on every process
+                  ) -> None:
+    "Sum every process's gradients of `params` in place (one flat fp32 all-reduce); a gradient stays None only where no process has one. Nothing on one process."
+    if accel.num_processes == 1: return
+    params = list(params)
+    has = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=accel.device)
+    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).detach().reshape(-1).to(accel.device, torch.float32)
+                      for p in params] + [has])
+    flat = accel.reduce(flat, "sum")
+    grads, seen = flat[:-len(params)], flat[-len(params):].tolist()
+    at = 0
+    for p, s in zip(params, seen):
+        g = grads[at:at + p.numel()].view_as(p).to(p.dtype); at += p.numel()
+        p.grad = g if s > 0 else None
+
 # %% ../nbs/05b_align.ipynb #69850deb
 def training_accelerator(precision:str):
     "An `accelerate.Accelerator` with the mixed precision of `precision`, resetting a single process's state if it had another."
@@ -418,13 +460,15 @@ def train_projector(vlm:VLM, # the VLM whose projector is trained (in place); to
     p_model = p_opt = None
     try:
         if accel.is_main_process: recover_folder(ckpt)
+        accel.wait_for_everyone()                                            # nobody looks before the main process has recovered
         if ckpt.exists() and resume:
             state = load_align_checkpoint(ckpt, vlm, opt, sched, want)
             state["resumed_from"] = state.get("resumed_from", []) + [state["step"]]
             logger.info(f"stage-1 alignment: resuming {ckpt} at step {state['step']} of {total}")
         elif ckpt.exists() and accel.is_main_process:
             shutil.rmtree(ckpt)
-        p_model, p_opt = accel.prepare(proj, opt)
+        p_model, p_opt = accel.prepare_model(proj, evaluation_mode=True), accel.prepare_optimizer(opt)   # no DDP: see "Several processes"
+        multi, rank, world = accel.num_processes > 1, accel.process_index, accel.num_processes
         collate = AlignCollate(vlm, cfg, data.spec.images_root)
         t0, done = time.time(), state["step"]
         stop = total if max_steps is None else min(total, max_steps)
@@ -437,12 +481,12 @@ def train_projector(vlm:VLM, # the VLM whose projector is trained (in place); to
             accel.wait_for_everyone()
             if accel.is_main_process: save_align_checkpoint(ckpt, vlm, opt, sched, snapshot())
 
-        bar = _progress(total, done, progress)
+        bar = _progress(total, done, progress and accel.is_main_process)   # one bar, the main process's
         train_attn = resolve_attention(cfg.attention, accel.device)
         with vlm.attention(train_attn):
             while done < stop:
                 epoch, b = divmod(done, spe)
-                idx = epoch_order(n, cfg.seed, epoch)[b * bs:(b + 1) * bs][accel.process_index::accel.num_processes]
+                idx, active = step_share(epoch_order(n, cfg.seed, epoch)[b * bs:(b + 1) * bs], rank, world)
                 t_step = time.time()
                 batch = collate([records[i] for i in idx])
                 with accel.autocast():
@@ -450,11 +494,16 @@ def train_projector(vlm:VLM, # the VLM whose projector is trained (in place); to
                     loss = align_loss(vlm, emb, batch["attention_mask"], batch["labels"], tail=cfg.tail_loss)
                 if not torch.isfinite(loss):
                     raise ConfigError(f"stage-1 alignment: non-finite loss at step {done} (lr {cfg.lr}, precision {cfg.precision}); lower lr or use fp32")
-                accel.backward(loss)
+                part, n_cut = loss, batch["n_cut"]
+                if multi:                                                    # this process's part of the step's mean over tokens
+                    c = gather_counts(accel, int((batch["labels"][:, 1:] != -100).sum()) * active, n_cut * active)
+                    part, n_cut = share_of_mean(loss, c[:, 0], rank), int(c[:, 1].sum())
+                accel.backward(part)
+                sync_gradients(accel, p_model.parameters())
                 accel.clip_grad_norm_(p_model.parameters(), cfg.grad_clip)
                 p_opt.step(); sched.step(); p_opt.zero_grad(set_to_none=True)
-                value = float(accel.gather(loss.detach()[None]).float().mean())
-                state["losses"].append(value); state["n_cut"] += batch["n_cut"]; done += 1
+                value = float(accel.reduce(part.detach().float(), "sum")) if multi else float(accel.gather(loss.detach()[None]).float().mean())
+                state["losses"].append(value); state["n_cut"] += n_cut; done += 1
                 state.setdefault("step_seconds", []).append(round(time.time() - t_step, 4))
                 bar.update(1); bar.set_postfix(loss=f"{value:.3f}", epoch=epoch)
                 if done < total and (done % cfg.checkpoint_every == 0 or done == stop): save()
@@ -474,6 +523,7 @@ def train_projector(vlm:VLM, # the VLM whose projector is trained (in place); to
             write_json_atomic(out_dir/"align.json", rec)
             write_provenance(out_dir/"align.json", cfg, seed=cfg.seed, data_fingerprint=want["data_fingerprint"])
             shutil.rmtree(ckpt, ignore_errors=True)
+        accel.wait_for_everyone()                                            # the projector is on disk before any process goes on
         logger.info(f"stage-1 alignment: {total} steps, loss {rec['epoch_loss'][0]:.3f} -> {rec['final_loss']:.3f}, {rec['seconds']:.0f}s")
         return rec
     finally:

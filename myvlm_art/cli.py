@@ -6,7 +6,7 @@ Docs: https://myvlm-art.github.io/myvlm-art/cli.html.md"""
 
 # %% ../nbs/90_cli.ipynb #c0f66926
 from __future__ import annotations
-import argparse, dataclasses, hashlib, json, os, re, sys, time
+import argparse, dataclasses, hashlib, json, os, re, shutil, sys, time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 import pandas as pd
@@ -16,12 +16,13 @@ from .synthart import *
 from .config import *
 
 # %% auto #0
-__all__ = ['WALL_TIME_FIELDS', 'STUDY_FIELDS', 'REPORT_GATE_KNOBS', 'STAGE_FUNCTIONS', 'PIPELINE', 'UPSTREAM', 'StageTimer',
-           'code_root', 'corpus_is_current', 'stage_synthart', 'run_experiment', 'content_digest', 'artefact_digest',
-           'code_digest', 'cached_stage', 'study_fields', 'fill_study_fields', 'find_studies', 'study_notebooks',
-           'stage_study', 'render_report', 'parse_gate', 'Run', 'needs_synthclip', 'make_dataset', 'make_probe',
-           'make_synthclip', 'make_align', 'run_instruct', 'make_instruct', 'make_concepts', 'train_config', 'Stage',
-           'stage_applies', 'stage_outputs', 'run_stage', 'run_report', 'main']
+__all__ = ['WALL_TIME_FIELDS', 'STUDY_FIELDS', 'REPORT_GATE_KNOBS', 'STAGE_FUNCTIONS', 'PIPELINE', 'UPSTREAM', 'TRAIN_STAGES',
+           'StageTimer', 'code_root', 'corpus_is_current', 'stage_synthart', 'run_experiment', 'content_digest',
+           'artefact_digest', 'code_digest', 'cached_stage', 'study_fields', 'fill_study_fields', 'find_studies',
+           'study_notebooks', 'stage_study', 'render_report', 'parse_gate', 'Run', 'needs_synthclip', 'make_dataset',
+           'make_probe', 'make_synthclip', 'make_align', 'run_instruct', 'make_instruct', 'make_concepts',
+           'train_config', 'Stage', 'stage_applies', 'stage_outputs', 'run_stage', 'launch_command', 'prepare_stage',
+           'launch_stage', 'run_report', 'main']
 
 # %% ../nbs/90_cli.ipynb #e767cde0
 class StageTimer:
@@ -164,7 +165,9 @@ def study_notebooks(spec, folder:Path) -> Path:
     return folder if (folder/f"{spec.notebook}.ipynb").is_file() else code_root()/"nbs"/"experiments"
 
 def stage_study(paths:Paths, spec, base:dict, salt:str, max_runs:int|None=None, workers:int=1, force:bool=False,
-                threads:int|None=1, study:StudyConfig|None=None, context:dict|None=None, folder:Path|None=None):
+                threads:int|None=1, study:StudyConfig|None=None, context:dict|None=None, folder:Path|None=None,
+                executor:str="pool", # "pool" (this machine), "slurm" or "local" (a submitit job per run; see 11_runner)
+               ):
     "Run one study spec with the run's parameters `base` under it (the spec's own values win; parameters its notebook lacks are dropped); 'cached' if every run was done."
     from myvlm_art.runner import run_study, study_runs, notebook_parameters, StudySpec, load_study
     spec = load_study(spec); study = study or StudyConfig()
@@ -180,7 +183,8 @@ def stage_study(paths:Paths, spec, base:dict, salt:str, max_runs:int|None=None, 
     if max_runs: runs = runs[:max_runs]
     spec = StudySpec(name=spec.name, notebook=spec.notebook, description=spec.description, base={}, grid={}, runs=runs,
                      source=spec.source, report=spec.report)
-    res = run_study(spec, paths, workers=workers, progress=False, force=force, salt=salt, threads=threads, notebooks=nbs, context=context)
+    res = run_study(spec, paths, workers=workers, progress=False, force=force, salt=salt, threads=None if executor == "slurm" else threads,
+                    notebooks=nbs, context=context, executor=executor, cluster=study.cluster())
     print(f"study {spec.name}: {len(res.ran)} run(s) executed, {len(res.skipped)} already done -> {res.path}")
     return "cached" if not res.ran else res
 
@@ -228,8 +232,10 @@ class Run:
     force: bool = False          # rerun every stage
     gate: dict = field(default_factory=dict)   # gate knobs for the main table and the studies
     workers: int = 2             # study runs at once
+    executor: str = "pool"       # where study runs execute: "pool" (this machine), "slurm" or "local" (submitit jobs)
     precision: str = "fp32"      # the resolved precision of every stage
     inputs: dict = field(default_factory=dict) # name -> digest: the config, the code, and what earlier stages made
+    train_processes: int = 1     # data-parallel processes of the training stages (stage 1, stage 2, concepts; `launch_stage`)
 
     @property
     def preset(self) -> ReportPreset: return self.study.preset(self.quick)
@@ -380,8 +386,58 @@ def run_stage(stage:Stage, run:Run, tm:StageTimer) -> None:
         tm.run(stage.name, STAGE_FUNCTIONS["dataset"], run)
     else:
         key = {"preset": config_to_dict(run.preset), "precision": run.precision, **{r: run.inputs.get(r) for r in stage.reads}}
-        tm.run(stage.name, cached_stage, run.paths, stage.name, key, outs, STAGE_FUNCTIONS[stage.make], run, force=run.force)
+        if stage.make in TRAIN_STAGES and run.train_processes > 1:      # data-parallel processes (see below); the same key
+            tm.run(stage.name, cached_stage, run.paths, stage.name, key, outs, launch_stage, run, stage.make, force=run.force)
+        else: tm.run(stage.name, cached_stage, run.paths, stage.name, key, outs, STAGE_FUNCTIONS[stage.make], run, force=run.force)
     if stage.produces: run.inputs[stage.produces] = artefact_digest(*outs)
+
+# %% ../nbs/90_cli.ipynb #eb2f8221
+TRAIN_STAGES = ("align", "instruct", "concepts")   # the stages `myvlm-art train` runs (data-parallel under accelerate launch)
+
+def launch_command(processes:int, # data-parallel processes
+                   args:list, # `myvlm-art` arguments, e.g. ["train", "concepts", "--root", ...]
+                   gpus:int|None=None, # GPUs visible (None: torch's count)
+                  ) -> tuple[list, dict]:
+    "`(command, environment)` that run `myvlm-art ARGS` as `processes` processes under `accelerate launch`: one per GPU, or CPU processes (gloo) where there is no GPU."
+    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 2: raise ConfigError(f"train processes must be an integer >= 2 to launch, got {processes!r}")
+    if gpus is None:
+        import torch
+        gpus = torch.cuda.device_count()
+    if 0 < gpus < processes: raise ConfigError(f"--train-processes {processes}: only {gpus} GPU(s) visible (one process per GPU)")
+    env = {**os.environ, **({} if gpus else {"ACCELERATE_USE_CPU": "1"})}
+    exe = Path(sys.executable).with_name("myvlm-art")
+    import socket
+    with socket.socket() as s: s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes), "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
+           str(exe) if exe.is_file() else shutil.which("myvlm-art") or "myvlm-art", *map(str, args)]
+    return cmd, env
+
+def prepare_stage(run:Run, # the run
+                  make:str, # "align", "instruct" or "concepts"
+                 ):
+    "Make what every process of a training stage would otherwise make at once: the SmolLM2 copy, stage 2's painted pool, the prototype signals' features and head."
+    from myvlm_art.system import study_data, prototype_signals
+    if make not in TRAIN_STAGES: raise ConfigError(f"{make}: not a training stage ({list(TRAIN_STAGES)})")
+    data = study_data(run.study, run.paths, run.project)
+    if run.study.embedded:
+        from myvlm_art.vlm import ensure_smollm2
+        ensure_smollm2(run.paths)
+    if make == "instruct" and (cfg := run_instruct(run)) is not None:
+        from myvlm_art.instruct import render_pool, corpus_config
+        render_pool(corpus_config(data), cfg.pool, run.paths, cfg.heldout, progress=False)
+    if make == "concepts": prototype_signals(data, run.paths, run.study.encoder, run.study.dims, seed=run.study.seed, progress=False)
+
+def launch_stage(run:Run, # the report's run
+                 make:str, # "align", "instruct" or "concepts"
+                ):
+    "Run a training stage as `run.train_processes` data-parallel processes: `myvlm-art train` under accelerate launch (which prepares on its main process first)."
+    import subprocess
+    if make not in TRAIN_STAGES: raise ConfigError(f"{make}: not a training stage ({list(TRAIN_STAGES)})")
+    args = ["train", make, "--root", str(run.project.root), "--config", str(run.config_file)] + (["--quick"] if run.quick else [])
+    cmd, env = launch_command(run.train_processes, args)
+    r = subprocess.run(cmd, env=env)
+    if r.returncode: raise MyVLMArtError(f"{make} on {run.train_processes} processes failed (exit {r.returncode}); its output is above")
 
 # %% ../nbs/90_cli.ipynb #8d4e794b
 def run_report(paths:Paths, # where the run writes (the quick preset: <project>/data/quick)
@@ -391,6 +447,8 @@ def run_report(paths:Paths, # where the run writes (the quick preset: <project>/
                precision:str|None=None, # "auto", "fp32" or "bf16" (None: the config's): every stage, resolved once here
                study:StudyConfig|None=None, # the study config (None: the embedded default, configs/synthart.yaml)
                project:Paths|None=None, # the project (a real dataset lives under its data/; default: `paths`)
+               executor:str="pool", # where the studies' runs execute: "pool" (`workers` here), "slurm" or "local" (a submitit job per run)
+               train_processes:int=1, # data-parallel processes of stage 1, stage 2 and concept training (`launch_stage`)
               ) -> pd.DataFrame:
     "Walk `PIPELINE`, then every study of the config's studies folder, then the report; per-stage timings to `results/timings.csv`."
     study = study or StudyConfig().validate()
@@ -399,7 +457,7 @@ def run_report(paths:Paths, # where the run writes (the quick preset: <project>/
     study.validate()
     project = project or paths
     prec = resolve_precision(study.precision)
-    run = Run(paths, project, study, quick, force, dict(gate or {}), workers, prec)
+    run = Run(paths, project, study, quick, force, dict(gate or {}), workers, executor, prec, train_processes=train_processes)
     if not study.is_synthart: check_dataset_dimensions(study, run.spec)       # before anything is written
     specs = find_studies(run.studies_dir)
     print(f"precision: {prec}" + (f" ({study.precision})" if study.precision != "auto" else f" (auto: {bf16_blocker() or 'native bf16 here'})"), flush=True)
@@ -413,7 +471,7 @@ def run_report(paths:Paths, # where the run writes (the quick preset: <project>/
     index = []
     for spec in specs:
         tm.run(f"ablation: {spec.name}", stage_study, paths, spec, run.params(), salt, run.preset.max_runs or None, workers, force,
-               study=study, context={"config": str(run.config_file)}, folder=run.studies_dir)
+               study=study, context={"config": str(run.config_file)}, folder=run.studies_dir, executor=executor)
         index.append({"name": spec.name, "notebook": spec.notebook, "description": spec.description, "report": spec.report,
                       "notebook_path": str(study_notebooks(spec, run.studies_dir)/f"{spec.notebook}.ipynb")})
     write_json_atomic(R/"studies"/"index.json", index)
@@ -446,9 +504,18 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--gate", action="append", metavar="KNOB=VALUE", help=f"a gate knob for the main table and the gate studies (repeatable): {', '.join(REPORT_GATE_KNOBS)}")
     r.add_argument("--workers", type=int, default=2, help="study runs executed at once, one CPU thread each (results do not depend on it)")
     r.add_argument("--precision", choices=list(PRECISIONS), default=None, help="overrides the config's precision (default auto: bf16 only where this machine computes it natively, else fp32)")
+    r.add_argument("--train-processes", type=int, default=1, help="data-parallel processes of the training stages (stage 1, stage 2, concepts): one per GPU, or CPU processes")
+    r.add_argument("--executor", choices=["pool", "slurm", "local"], default="pool", help="where the studies' runs execute: pool (here, --workers at once), slurm (a job per run, resources from the config's slurm: block) or local (the same jobs on this machine)")
+    t = sub.add_parser("train", help="one training stage of the study (data-parallel under accelerate launch; see 90_cli)")
+    t.add_argument("stage", choices=list(TRAIN_STAGES))
+    for a, kw in (("--config", dict(default=None, help="the study config (default: the embedded default)")), ("--root", dict(default=None, help="the project folder")),
+                  ("--seed", dict(type=int, default=None, help="overrides the config's seed")), ("--quick", dict(action="store_true", help="the quick preset (under <root>/data/quick)")),
+                  ("--precision", dict(choices=list(PRECISIONS), default=None, help="overrides the config's precision"))):
+        t.add_argument(a, **kw)
     st = sub.add_parser("study", help="run a grid of papermill runs from a YAML spec (resumable; see 11_runner)")
     st.add_argument("spec", help="the study's YAML file: notebook, base, grid and/or runs")
-    st.add_argument("--workers", type=int, default=1, help="runs executed at once (results do not depend on it)")
+    st.add_argument("--workers", type=int, default=1, help="runs executed at once with --executor pool (results do not depend on it)")
+    st.add_argument("--executor", choices=["pool", "slurm", "local"], default="pool", help="pool (this machine), slurm (a Slurm job per run, resources from the config's slurm: block) or local (the same jobs on this machine)")
     st.add_argument("--force", action="store_true", help="execute every run again")
     st.add_argument("--config", default=None, help="the study config whose {encoder}/{dims}/{dims_reversed} the spec may name (default: the embedded default's)")
     return p
@@ -474,16 +541,32 @@ def main(argv:list|None=None) -> int:
             from myvlm_art.runner import run_study, load_study
             spec, study = load_study(args.spec), load_study_config(args.config)
             spec = dataclasses.replace(spec, base=fill_study_fields(spec.base, study), grid=fill_study_fields(spec.grid, study), runs=fill_study_fields(spec.runs, study))
-            res = run_study(spec, paths, workers=args.workers, force=args.force, context={"config": args.config or ""})
+            res = run_study(spec, paths, workers=args.workers, force=args.force, context={"config": args.config or ""},
+                            executor=args.executor, cluster=study.cluster())
             print(f"study {res.name}: {len(res.ran)} run(s) executed, {len(res.skipped)} already done; {len(res.table)} rows -> {res.path} ({res.seconds:.1f}s)")
+        elif args.cmd == "train":
+            from myvlm_art.distributed import processes
+            study = load_study_config(args.config)
+            if args.seed is not None: study = dataclasses.replace(study, seed=args.seed)
+            if args.precision is not None: study = dataclasses.replace(study, precision=args.precision)
+            if args.root: paths = Paths(Path(args.root).resolve())
+            project = paths
+            if args.quick: paths = Paths(paths.data/"quick")
+            run = Run(paths, project, study.validate(), args.quick, precision=resolve_precision(study.precision))
+            stage = next(s for s in PIPELINE if s.make == args.stage); st = processes()
+            if not stage_applies(stage, run): print(f"[{stage.name}] skipped ({stage.when} not used)"); return 0
+            with st.main_process_first(): prepare_stage(run, args.stage)        # the others then find it made
+            out = STAGE_FUNCTIONS[args.stage](run)
+            if st.is_main_process: print(f"[{stage.name}] {'current' if out == 'cached' else 'trained'} on {st.num_processes} process(es)", flush=True)
         elif args.cmd == "report":
             gate = parse_gate(args.gate)
             if args.workers < 1: raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+            if args.train_processes < 1: raise ConfigError(f"--train-processes must be >= 1, got {args.train_processes}")
             study = load_study_config(args.config)
             if args.root: paths = Paths(Path(args.root).resolve())
             project = paths
             if args.quick: paths = Paths(paths.data/"quick")      # a smoke run never overwrites the full run's data or results
-            run_report(paths, args.seed, args.quick, args.force, gate, args.workers, args.precision, study, project)
+            run_report(paths, args.seed, args.quick, args.force, gate, args.workers, args.precision, study, project, args.executor, args.train_processes)
     except MyVLMArtError as e:
         print(f"myvlm-art: error: {e}", file=sys.stderr)
         return 2

@@ -17,8 +17,8 @@ from .synthart import SynthArtConfig, SYNTHART_DIMENSIONS, synthart_targets_path
 # %% auto #0
 __all__ = ['CAPTION_ROLES', 'DEFAULT_CAPTION_ROLES', 'DEFAULT_MENTIONS', 'DEFAULT_KNOWN', 'DEFAULT_DIMENSION_LIST', 'PRESETS',
            'ENCODER_KINDS', 'LLAVA_ARCHITECTURES', 'CONFIG_KEYS', 'Dimension', 'knowledge_rules', 'caption_rules',
-           'pool_heldout', 'ReportPreset', 'parse_encoder', 'parse_vlm', 'StudyConfig', 'load_study_config',
-           'check_dataset_dimensions']
+           'pool_heldout', 'ReportPreset', 'parse_encoder', 'parse_vlm', 'SlurmConfig', 'StudyConfig',
+           'load_study_config', 'check_dataset_dimensions']
 
 # %% ../nbs/02b_config.ipynb #79f2acad
 CAPTION_ROLES = ("modifier", "noun", "by", "tag")     # how a stage-1 caption names a dimension, in the order its head is built
@@ -137,8 +137,45 @@ def parse_vlm(spec:str, # "embedded" or "llava-hf:<folder>"
         raise ConfigError(f"{where}: {folder} holds a {arch or (meta.get('model_type') if isinstance(meta, dict) else None)!r} model, not one of {list(LLAVA_ARCHITECTURES)}")
     return f"llava-hf:{folder.resolve()}"
 
+# %% ../nbs/02b_config.ipynb #efb1139c
+@dataclass
+class SlurmConfig:
+    "The resources of one study run as a Slurm job (`myvlm-art study SPEC --executor slurm`; every field optional)."
+    partition: str = ""              # the partition ("": the cluster's default)
+    gpus_per_node: int = 1           # GPUs per run (0: a CPU run)
+    cpus_per_task: int = 4           # CPU cores per run (also its torch threads)
+    mem_gb: float = 32.0             # memory per run, GB
+    timeout_min: int = 240           # a run's time limit, minutes
+    max_parallel: int = 64           # runs queued or running at once (the job array's throttle)
+    account: str = ""                # sbatch --account ("": none)
+    qos: str = ""                    # sbatch --qos ("": none)
+    constraint: str = ""             # sbatch --constraint, e.g. a GPU type ("": none)
+    setup: tuple[str, ...] = ()      # shell lines before each run, e.g. "module load cuda/12.4", "source .venv/bin/activate"
+    additional: dict = field(default_factory=dict)   # any other sbatch option, e.g. {exclude: node12}
+    poll_seconds: float = 15.0       # how often the study process looks at its jobs
+
+    def validate(self, where:str="slurm"):
+        for k, lo in (("gpus_per_node", 0), ("cpus_per_task", 1), ("timeout_min", 1), ("max_parallel", 1)):
+            if getattr(self, k) < lo: raise ConfigError(f"{where}.{k} must be >= {lo}, got {getattr(self, k)!r}")
+        for k in ("mem_gb", "poll_seconds"):
+            if not getattr(self, k) > 0: raise ConfigError(f"{where}.{k} must be > 0, got {getattr(self, k)!r}")
+        for k, v in self.additional.items():
+            if not isinstance(k, str) or not re.fullmatch(r"[a-z][a-z0-9_-]*", k) or not isinstance(v, (str, int)) or isinstance(v, bool):
+                raise ConfigError(f"{where}.additional: {k!r}: {v!r} is not an sbatch option name with a text or integer value")
+        return self
+
+    def submitit_parameters(self) -> dict:
+        "The parameters of `submitit.AutoExecutor.update_parameters` (generic ones, and `slurm_*` ones a local executor ignores)."
+        p = {"timeout_min": self.timeout_min, "gpus_per_node": self.gpus_per_node, "cpus_per_task": self.cpus_per_task,
+             "mem_gb": self.mem_gb, "nodes": 1, "tasks_per_node": 1, "slurm_array_parallelism": self.max_parallel}
+        for k in ("partition", "account", "qos", "constraint"):
+            if getattr(self, k): p[f"slurm_{k}"] = getattr(self, k)
+        if self.setup: p["slurm_setup"] = list(self.setup)
+        if self.additional: p["slurm_additional_parameters"] = dict(self.additional)
+        return p
+
 # %% ../nbs/02b_config.ipynb #f297df6d
-CONFIG_KEYS = ("name", "seed", "precision", "dataset", "data_dir", "synthart", "dimensions", "encoder", "vlm", "studies", "presets")
+CONFIG_KEYS = ("name", "seed", "precision", "dataset", "data_dir", "synthart", "dimensions", "encoder", "vlm", "studies", "presets", "slurm")
 
 @dataclass
 class StudyConfig:
@@ -154,6 +191,7 @@ class StudyConfig:
     vlm: str = "embedded"              # embedded, or llava-hf:<folder>
     studies: str = "studies"           # folder of study specs (relative: to the project root)
     presets: dict = field(default_factory=dict)    # {full|quick: {ReportPreset field: value}} overrides
+    slurm: dict = field(default_factory=dict)      # `SlurmConfig` fields: a study's runs as Slurm jobs (not a result: not in `to_dict`)
     source: str = ""                   # the file it was read from ("" : the defaults)
 
     @property
@@ -183,7 +221,12 @@ class StudyConfig:
             self.synthart_config(False); self.synthart_config(True)
             bad = [d for d in self.dims if d not in SYNTHART_DIMENSIONS]
             if bad: raise ConfigError(f"{w}: dimensions: SynthArt has no dimension {bad[0]!r} (it labels {list(SYNTHART_DIMENSIONS)})")
+        self.cluster()
         return self
+
+    def cluster(self) -> SlurmConfig:
+        "The Slurm resources of the study's runs (its `slurm:` block over `SlurmConfig`'s defaults)."
+        return config_from_dict(SlurmConfig, dict(self.slurm or {}), where=f"{self.where}: slurm")
 
     def preset(self, quick:bool=False) -> ReportPreset:
         "The sizes of a run: `PRESETS` with this config's overrides."
@@ -211,7 +254,7 @@ class StudyConfig:
 
     def to_dict(self) -> dict:
         "The config as plain values (what stage keys and provenance record)."
-        d = config_to_dict(self); d.pop("source", None)
+        d = config_to_dict(self); d.pop("source", None); d.pop("slurm", None)   # where runs execute is not a result
         d["dimensions"] = [config_to_dict(x) for x in self.dimensions]
         return d
 
@@ -240,7 +283,7 @@ def load_study_config(path:str|Path|None=None, # a YAML (or JSON) study config; 
         dims = d["dimensions"]
         if not isinstance(dims, list): raise ConfigError(f"{src}: dimensions: expected a list of dimensions, got {dims!r}")
         d["dimensions"] = tuple(_dimension(v, f"{src}: dimensions[{i}]") for i, v in enumerate(dims))
-    for k in ("synthart", "presets"):
+    for k in ("synthart", "presets", "slurm"):
         if k in d and d[k] is None: d[k] = {}
     if isinstance(d.get("presets"), dict):
         for k, v in d["presets"].items():

@@ -15,7 +15,7 @@ from .data import ArtData
 from .synthart import SynthArtConfig, make_artists, sample_latents, paint_latents, generator_hash
 from .vlm import VLM, module_fingerprint, resolve_attention
 from .align import (train_precision, training_accelerator, epoch_order, lr_factor, frozen_digest, forget_digest, replaced_folder,
-                             align_loss)
+                             align_loss, step_share, gather_counts, share_of_mean, sync_gradients)
 from .dataset import ConceptCollate, ConceptDataConfig, embed_with_images, stage_b_kind, target_segments, reason_text, DEFAULT_DIMS
 
 # %% auto #0
@@ -260,19 +260,23 @@ def train_instruct(vlm:VLM, # the stage-1 VLM; on return its projector is stage 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, functools.partial(lr_factor, total=total, warm=round(cfg.warmup * total)))
     collate = InstructCollate(vlm, pool, images_root, vocab, cfg.knowledge, cfg.seed, cfg.max_reason_tokens)
     losses, secs = [], []
-    bar = tqdm(total=total, desc="stage-2 instruction tuning", leave=False, disable=not progress, mininterval=0.5 if sys.stderr.isatty() else 15)
+    bar = tqdm(total=total, desc="stage-2 instruction tuning", leave=False, disable=not progress or not accel.is_main_process, mininterval=0.5 if sys.stderr.isatty() else 15)
+    multi, rank, world = accel.num_processes > 1, accel.process_index, accel.num_processes
     try:
         with vlm.attention(resolve_attention(cfg.attention, accel.device)):
             for step in range(total):
                 epoch, b = divmod(step, spe); t = time.time()
-                idx = epoch_order(n, cfg.seed, epoch)[b * bs:(b + 1) * bs][accel.process_index::accel.num_processes]
+                idx, active = step_share(epoch_order(n, cfg.seed, epoch)[b * bs:(b + 1) * bs], rank, world)
                 batch = collate([records[i] for i in idx], "B")
                 with accel.autocast(): loss = instruct_loss(vlm, batch)
                 if not torch.isfinite(loss): raise ConfigError(f"stage-2 instruction tuning: non-finite loss at step {step} (lr {cfg.lr}); lower lr or use fp32")
-                accel.backward(loss)
+                part = loss
+                if multi: part = share_of_mean(loss, gather_counts(accel, int((batch["labels"][:, 1:] != -100).sum()) * active)[:, 0], rank)
+                accel.backward(part)
+                sync_gradients(accel, lora + list(proj.parameters()))
                 accel.clip_grad_norm_(lora + list(proj.parameters()), cfg.grad_clip)
                 opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
-                losses.append(float(loss.detach())); secs.append(round(time.time() - t, 4))
+                losses.append(float(accel.reduce(part.detach().float(), "sum")) if multi else float(loss.detach())); secs.append(round(time.time() - t, 4))
                 bar.update(1); bar.set_postfix(loss=f"{losses[-1]:.3f}")
         bar.close()
     finally:
@@ -288,13 +292,15 @@ def train_instruct(vlm:VLM, # the stage-1 VLM; on return its projector is stage 
     rec = {"config": config_to_dict(cfg), **base, "pool": _pool_fingerprint(pool),
            "pool_images": len(pool), "train_images": n, "steps": total, "losses": losses, "step_seconds": secs,
            "seconds": round(float(sum(secs)), 1), "loss_first": float(np.mean(losses[:q])), "loss_last": float(np.mean(losses[-q:])),
-           "known": known_concepts(vocab, cfg.knowledge, cfg.seed), "adapter": tag, "precision": cfg.precision, "vlm": dict(vlm.info)}
+           "known": known_concepts(vocab, cfg.knowledge, cfg.seed), "adapter": tag, "precision": cfg.precision, "vlm": dict(vlm.info),
+           **({"processes": world} if multi else {})}
     if accel.is_main_process:
         with replaced_folder(out_dir) as tmp:
             save_checkpoint(tmp/"adapter.safetensors", adapter, _adapter_meta(cfg, base))
             vlm.save_projector(tmp/"projector.safetensors")
             write_json_atomic(tmp/"instruct.json", rec)
         write_provenance(out_dir/"instruct.json", cfg, seed=cfg.seed)
+    accel.wait_for_everyone()                             # the folder is on disk before any process goes on
     logger.info(f"stage-2 instruction tuning: {total} steps, loss {rec['loss_first']:.3f} -> {rec['loss_last']:.3f}, {rec['seconds']:.0f}s")
     return rec
 

@@ -6,7 +6,7 @@ Docs: https://myvlm-art.github.io/myvlm-art/runner.html.md"""
 
 # %% ../nbs/11_runner.ipynb #cc6d349a
 from __future__ import annotations
-import ast, contextlib, itertools, json, os, re, secrets, threading, time
+import ast, contextlib, itertools, json, os, re, secrets, shutil, threading, time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,10 +15,12 @@ import pandas as pd
 import yaml
 from .core import *
 from .core import _check_type
+from .config import SlurmConfig
 
 # %% auto #0
-__all__ = ['OUT_PARAM', 'SPEC_KEYS', 'REPORT_KEYS', 'EXPRESSION', 'StudySpec', 'load_study', 'notebook_parameters', 'run_id',
-           'StudyRun', 'study_runs', 'gather_study', 'StudyError', 'StudyResult', 'study_dir', 'run_study']
+__all__ = ['OUT_PARAM', 'SPEC_KEYS', 'REPORT_KEYS', 'EXPRESSION', 'EXECUTORS', 'StudySpec', 'load_study', 'notebook_parameters',
+           'run_id', 'StudyRun', 'study_runs', 'visible_gpus', 'gather_study', 'StudyError', 'StudyResult', 'study_dir',
+           'run_study']
 
 # %% ../nbs/11_runner.ipynb #9cc5b621
 OUT_PARAM = "out"   # the parameter through which the runner tells a notebook where to write its results table
@@ -260,6 +262,25 @@ def _run_done(runs_dir:Path, rid:str) -> bool:
     return (runs_dir/f"{rid}.ipynb").is_file() and (runs_dir/f"{rid}.csv").is_file()
 
 # %% ../nbs/11_runner.ipynb #92dada7c
+def visible_gpus() -> list:
+    "The GPU ids this process may use: `CUDA_VISIBLE_DEVICES`' entries when it is set, else every CUDA device torch sees (none without CUDA)."
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None: return [g for g in (x.strip() for x in env.split(",")) if g and not g.startswith("-")]
+    try:
+        import torch
+        return [str(i) for i in range(torch.cuda.device_count())]
+    except Exception: return []
+
+def _take_gpu(gpus=None): # a queue of GPU ids, one per worker (None: leave the GPUs alone)
+    "Give this process (and the kernels it starts) one GPU from the queue."
+    if gpus is not None: os.environ["CUDA_VISIBLE_DEVICES"] = gpus.get(timeout=60)
+
+def _pool_worker(ppid:int, # the process that started the pool
+                 gpus=None, # a queue of GPU ids, one per worker (None: leave the GPUs alone)
+                ):
+    "Pool-worker initializer: die with the parent; take one GPU for every run of this worker."
+    _die_with_parent(ppid); _take_gpu(gpus)
+
 def _die_with_parent(ppid:int):
     "Pool-worker initializer: exit as soon as the process that started the pool is gone."
     def watch():
@@ -281,6 +302,74 @@ def _study_lock(path:Path, name:str):
         try: yield
         finally:
             if fcntl is not None: fcntl.flock(f, fcntl.LOCK_UN)
+
+# %% ../nbs/11_runner.ipynb #ea1fdf22
+EXECUTORS = ("pool", "local", "slurm")   # where a study's runs execute: this machine's process pool, or one submitit job per run
+
+def _job_executor(kind:str, # "slurm", or "local" (the same jobs as subprocesses of this machine)
+                  folder:Path, # where submitit keeps the jobs' files
+                  cluster:SlurmConfig, # the jobs' resources
+                  name:str, # the study (the jobs' name)
+                 ):
+    "A submitit executor for the study's jobs; `ConfigError` where there is no Slurm to submit to."
+    import submitit
+    try: ex = submitit.AutoExecutor(folder=folder, cluster=kind)
+    except RuntimeError as e: raise ConfigError(f"--executor {kind}: {e} (run the study on the cluster's login node)") from None
+    ex.update_parameters(name=f"myvlm-art-{name}", **cluster.submitit_parameters())
+    return ex
+
+def _pid_alive(pid:int, what:str) -> bool:
+    "Whether process `pid` runs and its command line contains `what` (a recycled pid is not the job)."
+    try: return what.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError): return False
+
+class _LocalJob:
+    "A local job an earlier (killed) study process started: alive while its controller process is."
+    def __init__(self, folder:Path, job_id:str):
+        from submitit.local.local import LocalJob
+        self.job, self.job_id = LocalJob(folder, job_id), job_id
+    def done(self) -> bool: return not _pid_alive(int(self.job_id), "submitit.local._local")
+    def result(self): return self.job.result()
+    @property
+    def paths(self): return self.job.paths
+
+def _live_jobs(record:Path, kind:str, todo:list) -> dict:
+    "`{run_id: job}` of the runs in `todo` whose job (recorded in `record` by an earlier start, same executor) is still queued or running."
+    try: rec = json.loads(record.read_text())
+    except (OSError, ValueError): return {}
+    if not isinstance(rec, dict) or rec.get("executor") != kind or not isinstance(rec.get("jobs"), dict): return {}
+    folder, live = Path(rec.get("folder", "")), {}
+    for r in todo:
+        jid = rec["jobs"].get(r.run_id)
+        if not isinstance(jid, str): continue
+        if kind == "local":
+            if jid.isdigit() and _pid_alive(int(jid), "submitit.local._local"): live[r.run_id] = _LocalJob(folder, jid)
+        else:
+            import submitit
+            job = submitit.SlurmJob(folder, jid)
+            try: alive = not job.done(force_check=True)
+            except Exception as e:                          # Slurm cannot say: submit the run again rather than wait for ever
+                logger.warning(f"job {jid} of run {r.run_id}: state unknown ({error_reason(e)}); submitting the run again"); alive = False
+            if alive: live[r.run_id] = job
+    return live
+
+def _await_jobs(jobs:dict, # {run_id: submitit job}
+                done, # called as `done(run_id, None)` for a finished run, `done(run_id, reason)` for a failed one
+                poll:float, # seconds between looks
+               ):
+    "Wait for every job; report each as it ends."
+    pending = dict(jobs)
+    while pending:
+        for rid, job in list(pending.items()):
+            if not job.done(): continue
+            del pending[rid]
+            try: got = job.result()
+            except Exception as e:
+                log = getattr(getattr(job, "paths", None), "stderr", None)
+                done(rid, f"job {job.job_id} ended without a result ({error_reason(e)})" + (f"; its log: {log}" if log else ""))
+                continue
+            done(*got)
+        if pending: time.sleep(poll)
 
 # %% ../nbs/11_runner.ipynb #5fdf6723
 def _cell(v):
@@ -342,11 +431,18 @@ def run_study(spec:str|Path|dict|StudySpec, # a YAML spec file, or its content a
               salt:str="", # folded into every run id: a digest of the inputs the runs read (the report's upstream artefacts)
               threads:int|None=None, # CPU threads per run (set it when workers > 1 share few cores; results then do not depend on workers)
               context:dict|None=None, # parameters every run gets that are not part of its settings (e.g. the study config): not in run ids or tables
+              executor:str="pool", # "pool" (this machine, `workers` at once), "slurm" (a job per run) or "local" (the same jobs, here)
+              cluster:SlurmConfig|None=None, # the jobs' resources (executor "slurm" or "local"; default `SlurmConfig()`)
              ) -> StudyResult:
     "Execute a study's runs with papermill (skipping those already done) and gather `results/studies/<name>.csv`."
     t0 = time.perf_counter()
     spec = load_study(spec); paths = paths or Paths.default()
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1: raise ConfigError(f"workers must be a positive integer, got {workers!r}")
+    if executor not in EXECUTORS: raise ConfigError(f"executor must be one of {list(EXECUTORS)}, got {executor!r}")
+    if executor == "slurm" and not shutil.which("srun"):
+        raise ConfigError("--executor slurm: no Slurm here (no `srun` on the PATH); start the study on the cluster's login node")
+    cluster = (cluster or SlurmConfig()).validate()
+    if executor == "slurm" and threads is None: threads = cluster.cpus_per_task       # a job's threads: its CPU cores
     nb, defaults, runs = _plan(spec, notebooks)
     if salt: runs = [StudyRun(run_id(spec.notebook, {**r.params, "_inputs": str(salt)}), r.params) for r in runs]
     sdir = study_dir(paths, spec.name); rdir = sdir/"runs"; rdir.mkdir(parents=True, exist_ok=True)
@@ -357,8 +453,10 @@ def run_study(spec:str|Path|dict|StudySpec, # a YAML spec file, or its content a
         ps = {**ctx, **r.params}
         return (str(nb), r.run_id, ps, str(rdir), meta, threads)
     with _study_lock(sdir/".lock", spec.name):
-        for t in rdir.glob(".*.tmp.*"): t.unlink(missing_ok=True)       # leftovers of dead attempts (we hold the lock)
         todo = [r for r in runs if force or not _run_done(rdir, r.run_id)]
+        live = _live_jobs(sdir/"jobs.json", executor, todo) if executor != "pool" else {}   # jobs an earlier start left running
+        for t in rdir.glob(".*.tmp.*"):                                  # leftovers of dead attempts (we hold the lock)
+            if t.name[1:].split(".", 1)[0] not in live: t.unlink(missing_ok=True)
         skipped = [r.run_id for r in runs if r not in todo]
         if skipped: logger.info(f"study {spec.name}: {len(skipped)} of {len(runs)} runs already done")
         failed = {}
@@ -367,14 +465,30 @@ def run_study(spec:str|Path|dict|StudySpec, # a YAML spec file, or its content a
             def done(rid, err):
                 if err is not None: failed[rid] = err
                 bar.set_postfix_str(f"{rid} {'failed' if err else 'ok'}"); bar.update(1)
-            if workers == 1 or len(todo) <= 1:
+            if executor != "pool" and todo:                              # one submitit job per run, waited for here
+                import myvlm_art.runner as mod
+                jobs, fresh = dict(live), [r for r in todo if r.run_id not in live]
+                if live: logger.info(f"study {spec.name}: waiting for {len(live)} job(s) an earlier start submitted")
+                if fresh:
+                    ex = _job_executor(executor, sdir/"jobs", cluster, spec.name)
+                    with ex.batch(): subs = [ex.submit(mod._execute_run, *job(r)) for r in fresh]
+                    jobs.update({r.run_id: j for r, j in zip(fresh, subs)})
+                    write_json_atomic(sdir/"jobs.json", {"executor": executor, "folder": str(sdir/"jobs"), "jobs": {k: str(j.job_id) for k, j in jobs.items()}})
+                _await_jobs(jobs, done, cluster.poll_seconds if executor == "slurm" else 0.2)
+                (sdir/"jobs.json").unlink(missing_ok=True)
+                if not failed: shutil.rmtree(sdir/"jobs", ignore_errors=True)   # the jobs' pickles and logs (a failed one's are kept)
+            elif workers == 1 or len(todo) <= 1:
                 for r in todo: done(*_execute_run(*job(r)))
             else:
                 # the pool pickles functions by module and name: take them from the installed module, so this also
                 # works when `run_study` itself was defined elsewhere (e.g. in this notebook's namespace)
                 import myvlm_art.runner as mod
-                ctx = multiprocessing.get_context("spawn")
-                with ProcessPoolExecutor(min(workers, len(todo)), mp_context=ctx, initializer=mod._die_with_parent, initargs=(os.getpid(),)) as ex:
+                ctx = multiprocessing.get_context("spawn"); n_workers = min(workers, len(todo))
+                gpus, queue = mod.visible_gpus(), None
+                if len(gpus) > 1:                                        # one GPU per worker, round robin
+                    queue = ctx.Queue()
+                    for i in range(n_workers): queue.put(gpus[i % len(gpus)])
+                with ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=mod._pool_worker, initargs=(os.getpid(), queue)) as ex:
                     futs = {ex.submit(mod._execute_run, *job(r)): r.run_id for r in todo}
                     for f in as_completed(futs):
                         try: done(*f.result())

@@ -17,14 +17,15 @@ from .prototypes import PrototypeHead, PrototypeConfig, PrototypeTrainer, export
 from .gating import GateConfig, MultiTokenConceptLayer
 from .dataset import ConceptDataConfig, ConceptCollate, concept_inputs, DEFAULT_DIMS
 from .align import (train_precision, epoch_order, frozen_digest, training_accelerator, _torch_state, _why, _epoch_means,
-                             read_checkpoint_state, check_resumable, align_fingerprint, replaced_folder, recover_folder, train_records)
+                             read_checkpoint_state, check_resumable, align_fingerprint, replaced_folder, recover_folder, train_records,
+                             step_share, gather_counts, share_of_mean, sync_gradients)
 from .vlm import _positions, resolve_attention
 
 # %% auto #0
 __all__ = ['RESUME_FREE', 'STAGE_A_VALUES', 'CONCEPT_FILES', 'signals_fingerprint', 'ConceptTrainConfig', 'weighted_loss',
            'attention_penalty', 'save_values', 'load_values', 'save_concept_checkpoint', 'load_concept_checkpoint',
-           'deterministic_algorithms', 'train_concepts', 'concepts_dir', 'concepts_are_current', 'load_stage_values',
-           'ensure_concepts']
+           'step_counts', 'step_parts', 'deterministic_algorithms', 'train_concepts', 'concepts_dir',
+           'concepts_are_current', 'load_stage_values', 'ensure_concepts']
 
 # %% ../nbs/08_trainer.ipynb #0518f296
 def signals_fingerprint(signals:dict) -> str:
@@ -159,6 +160,30 @@ def load_concept_checkpoint(folder:Path|str, layer, optimizer, want:dict) -> dic
         raise CheckpointError(f"{folder/'optimizer.pt'}: does not fit this optimizer ({_why(e)})") from None
     return st
 
+# %% ../nbs/08_trainer.ipynb #726fb7f5
+def step_counts(batch:dict, # this process's collated batch (`ConceptCollate`)
+                x:dict, # its model inputs (`concept_inputs`): labels, weights, concept positions
+                active:bool, # False: a process without an image of its own this step (weighs 0)
+               ) -> tuple[float, int, int, int]:
+    "What the parts need from this process: `(loss weight of its labelled tokens, its concept-token rows, its collated length, concept tokens it adds)`."
+    if not active: return 0.0, 0, 0, 0
+    lab = x["labels"][:, 1:] != -100
+    return (float(x["weights"][:, 1:][lab].float().sum()), int((x["concept_positions"] >= 0).sum()),
+            batch["attention_mask"].shape[1], x["concept_positions"].shape[1])
+
+def step_parts(accel, # the run's `Accelerator` (several processes)
+               loss:torch.Tensor, # this process's weighted loss (`weighted_loss`)
+               pen:torch.Tensor|None, # its attention penalty (`attention_penalty`), or None on a step without it
+               batch:dict, x:dict, active:bool, # as for `step_counts`
+              ) -> tuple[torch.Tensor, torch.Tensor|None]:
+    "This process's parts of the step's weighted loss and attention penalty: summed over the processes they are what one process computes on the whole step."
+    c = gather_counts(accel, *step_counts(batch, x, active))
+    part = share_of_mean(loss, c[:, 0], accel.process_index)
+    if pen is None: return part, None
+    mine = batch["attention_mask"].shape[1] + x["concept_positions"].shape[1]    # this process's padded length
+    length = c[:, 2].max() + c[:, 3].max()                                         # the whole step's: longest prompt + most concept tokens
+    return part, share_of_mean(pen, c[:, 1], accel.process_index) * float(mine / length)
+
 # %% ../nbs/08_trainer.ipynb #7fdd4d4f
 def _optimizer(cfg:ConceptTrainConfig, params):
     return torch.optim.SGD(params, lr=cfg.lr) if cfg.optimizer == "sgd" else torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
@@ -208,6 +233,7 @@ def train_concepts(vlm, # the frozen VLM (stage-1 projector loaded)
     ckpt = out_dir/"checkpoint"
     state = {"step": 0, "losses": [], "attn": [], "stages": [], "step_seconds": [], "seconds": 0.0, "resumed_from": []}
     if accel.is_main_process: recover_folder(ckpt)       # a kill between the checkpoint's two renames
+    accel.wait_for_everyone()                            # nobody looks before the main process has recovered
     if ckpt.exists() and resume:
         state = load_concept_checkpoint(ckpt, layer, opt, want)
         state["resumed_from"] = state.get("resumed_from", []) + [state["step"]]
@@ -216,7 +242,8 @@ def train_concepts(vlm, # the frozen VLM (stage-1 projector loaded)
     if not state["step"] and accel.is_main_process: (out_dir/STAGE_A_VALUES).unlink(missing_ok=True)   # a new run: no stale snapshot
     collate = ConceptCollate(vlm, cfg.data_config(), data.spec.images_root, signals)
     train_attn = resolve_attention(cfg.attention, accel.device)
-    p_layer, p_opt = accel.prepare(layer, opt)
+    p_layer, p_opt = accel.prepare_model(layer, evaluation_mode=True), accel.prepare_optimizer(opt)   # no DDP: see "Several processes"
+    multi, rank, world = accel.num_processes > 1, accel.process_index, accel.num_processes
     t0, done = time.time(), state["step"]
     stop = total if max_steps is None else min(total, max_steps)
 
@@ -228,13 +255,13 @@ def train_concepts(vlm, # the frozen VLM (stage-1 projector loaded)
         accel.wait_for_everyone()
         if accel.is_main_process: save_concept_checkpoint(ckpt, layer, opt, snapshot())
 
-    bar = tqdm(total=total, initial=done, desc="concept training", leave=False, disable=not progress, mininterval=0.5 if sys.stderr.isatty() else 15)
+    bar = tqdm(total=total, initial=done, desc="concept training", leave=False, disable=not progress or not accel.is_main_process, mininterval=0.5 if sys.stderr.isatty() else 15)
     try:
         with deterministic_algorithms(), vlm.attention(train_attn):     # bit-identical runs on CPU (see above); one kernel
             deterministic = torch.are_deterministic_algorithms_enabled()
             while done < stop:
                 epoch, b = divmod(done, spe); stage = cfg.stage_of(done, spe)
-                idx = epoch_order(n, cfg.seed, epoch)[b * bs:(b + 1) * bs][accel.process_index::accel.num_processes]
+                idx, active = step_share(epoch_order(n, cfg.seed, epoch)[b * bs:(b + 1) * bs], rank, world)
                 t_step = time.time()
                 batch = collate([records[i] for i in idx], stage)
                 reg = cfg.attn_lambda > 0 and cfg.attn_every > 0 and done % cfg.attn_every == 0
@@ -242,15 +269,20 @@ def train_concepts(vlm, # the frozen VLM (stage-1 projector loaded)
                     x = concept_inputs(vlm, p_layer, batch)
                     loss, att = weighted_loss(vlm, x["inputs_embeds"], x["attention_mask"], x["labels"], x["weights"], cfg.tail_loss, output_attentions=reg)
                     pen = attention_penalty(att, x["concept_positions"]) if reg else None
-                    total_loss = loss + cfg.attn_lambda * pen if reg else loss
+                    part, pen_part = step_parts(accel, loss, pen, batch, x, active) if multi else (loss, pen)
+                    total_loss = part + cfg.attn_lambda * pen_part if reg else part
                 if not torch.isfinite(total_loss):
                     raise ConfigError(f"concept training: non-finite loss at step {done} (lr {cfg.lr}, precision {cfg.precision}); lower lr or use fp32")
                 accel.backward(total_loss)
+                sync_gradients(accel, [layer.values])
                 accel.clip_grad_norm_([layer.values], cfg.grad_clip)
                 p_opt.step(); p_opt.zero_grad(set_to_none=True)
-                value = float(accel.gather(loss.detach()[None]).float().mean())
+                if multi:                                         # the whole step's loss and penalty: the sums of the parts
+                    value, pen_value = accel.reduce(torch.stack([part.detach().float(), (pen_part if reg else part).detach().float()]), "sum").tolist()
+                    pen_value = pen_value if reg else None
+                else: value, pen_value = float(accel.gather(loss.detach()[None]).float().mean()), None if pen is None else float(pen.detach())
                 state["losses"].append(value); state["stages"].append(stage)
-                state["attn"].append(None if pen is None else float(pen.detach()))
+                state["attn"].append(pen_value)
                 state["step_seconds"].append(round(time.time() - t_step, 4)); done += 1
                 bar.update(1); bar.set_postfix(stage=stage, loss=f"{value:.3f}")
                 if done == steps_a and accel.is_main_process:        # Stage A's values, for the Stage A vs A+B ablation
@@ -269,13 +301,14 @@ def train_concepts(vlm, # the frozen VLM (stage-1 projector loaded)
                           for s in ("A", "B") if (st == s).any()},
            "stage_seconds": {s: round(float(sec[st == s].sum()), 1) for s in ("A", "B") if (st == s).any()},
            "dataset": data.spec.name, "vlm": dict(vlm.info), "precision": cfg.precision, "device": str(accel.device),
-           "deterministic": deterministic, "attention": train_attn}
+           "deterministic": deterministic, "attention": train_attn, **({"processes": world} if multi else {})}
     if accel.is_main_process:
         (out_dir/"train.json").unlink(missing_ok=True)
         vfile = save_values(out_dir/"values.safetensors", layer, {"fingerprint": config_hash(want)})
         write_provenance(vfile, cfg, seed=cfg.seed)
         write_json_atomic(out_dir/"train.json", rec); write_provenance(out_dir/"train.json", cfg, seed=cfg.seed)
         shutil.rmtree(ckpt, ignore_errors=True)
+    accel.wait_for_everyone()                            # the values are on disk before any process goes on (e.g. to load them)
     logger.info(f"concept training: {total} steps in {rec['seconds']:.0f}s, {rec['stage_loss']}")
     return rec
 
