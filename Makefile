@@ -32,8 +32,10 @@ browser:
 	@test -x /usr/bin/chromium || $(SUDO) apt-get install -y --no-install-recommends chromium \
 	  || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium; }
 
+# one pytest-xdist worker per core, one thread each (tests/conftest.py); TEST_WORKERS=0 runs them in this process
+TEST_WORKERS ?= auto
 test: setup browser
-	$(BIN)/python -m pytest tests -q -p no:cacheprovider
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist load)
 
 # speed and memory benchmarks (ratios measured side by side): benchmarks/results.csv and figures/bench_*.png
 bench: setup
