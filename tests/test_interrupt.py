@@ -23,6 +23,7 @@ import json, os, random, signal, subprocess, sys, time
 from pathlib import Path
 import numpy as np, pytest, torch
 from safetensors.torch import load_file
+from tiny_setup import build_tiny_setup
 
 CHILD = Path(__file__).resolve().with_name("_train_child.py")
 TIMEOUT = 240                  # seconds, for every wait on a child
@@ -34,27 +35,7 @@ SEED = int(os.environ.get("MYVLM_ART_KILL_SEED") or random.SystemRandom().randra
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     "Build the shared tiny setup once: corpus, synthclip, signals (saved), tiny VLM parts (saved)."
-    from myvlm_art.core import Paths
-    from myvlm_art.synthart import SynthArtConfig, generate_synthart
-    from myvlm_art.synthclip import SynthClipConfig, ensure_synthclip
-    from myvlm_art.vlm import ensure_smollm2, write_tiny_parts
-    from myvlm_art.system import prototype_signals
-    root = tmp_path_factory.mktemp("interrupt"); paths = Paths(root/"project")
-    # the tiny LM needs the SmolLM2 tokenizer: the project's converted copy (converted here, at full threads, if no test
-    # made it yet; every later root links it instead of converting again)
-    tok_paths = Paths.default(); ensure_smollm2(tok_paths)
-    threads = torch.get_num_threads(); torch.set_num_threads(1)
-    try:
-        data = generate_synthart(SynthArtConfig(n_images=48, image_size=48, minimal_pairs=0, seed=0, workers=1), paths)
-        ensure_synthclip(data, SynthClipConfig(image_size=32, patch_size=8, hidden_size=32, layers=1, heads=2, intermediate_size=64,
-                                               epochs=1, batch_size=16, seed=0), paths, progress=False)
-        signals, thresholds, concepts, _ = prototype_signals(data, paths, "synthclip", ("artist", "style", "genre"), seed=0, progress=False)
-        write_tiny_parts(root/"tiny", 0, tok_paths)
-    finally: torch.set_num_threads(threads)
-    images = sorted(signals)
-    np.savez(root/"signals.npz", signals=np.stack([signals[k] for k in images]))
-    (root/"setup.json").write_text(json.dumps({"images": images, "thresholds": thresholds, "concepts": concepts}))
-    return root
+    return build_tiny_setup(tmp_path_factory.mktemp("interrupt"), 48)
 
 class Child:
     "One run of `_train_child.py`, its output in `<out>.log`."
