@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.myvlm-art-installed
 # PRECISION: auto (default: bf16 only where this machine computes it natively), fp32 or bf16
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: setup browser report test bench export clean-nbs
+.PHONY: setup browser report test docs bench export clean-nbs
 
 setup: $(STAMP)
 
@@ -36,6 +36,10 @@ browser:
 TEST_WORKERS ?= auto
 test: setup browser
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist load)
+
+# the documentation site from the notebooks (16_docs): _docs/index.html; PAGES="index gating" builds some pages only
+docs: setup
+	$(BIN)/myvlm-art docs $(if $(PAGES),--pages $(PAGES)) $(if $(WORKERS),--workers $(WORKERS))
 
 # speed and memory benchmarks (ratios measured side by side): benchmarks/results.csv and figures/bench_*.png
 bench: setup

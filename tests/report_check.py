@@ -35,6 +35,11 @@ _PROBE = r"""
     document.querySelectorAll("[data-report-table]").forEach(function (t) {
       out.tables.push({name: t.getAttribute("data-report-table"), rows: t.querySelectorAll("tr").length});
     });
+    // what a documentation page shows: its code cells, their outputs, decoded images and headings
+    out.inputs = document.querySelectorAll(".jp-InputArea").length;
+    out.outputs = document.querySelectorAll(".jp-OutputArea-output").length;
+    out.images = Array.prototype.filter.call(document.querySelectorAll("img"), function (i) { return i.complete && i.naturalWidth > 0; }).length;
+    out.headings = Array.prototype.map.call(document.querySelectorAll("h1, h2, h3, h4"), function (h) { return txt(h).slice(0, 80); });
     var seen = [];
     function add(kind, el) {
       if (seen.indexOf(el) >= 0) return; seen.push(el);
@@ -79,7 +84,8 @@ def check_report(html_path, manifest_path=None) -> dict:
     with tempfile.TemporaryDirectory(prefix="report-check-") as tmp:
         tmp = Path(tmp)
         page = tmp/"page.html"
-        i = src.lower().rfind("</body>")
+        # the last </body>, found case-blind without `lower()` (which can change the length: 'İ'.lower() is two characters)
+        i = max((m.start() for m in re.finditer(r"</body>", src, re.I)), default=-1)
         page.write_text(src[:i] + _PROBE + src[i:] if i >= 0 else src + _PROBE, encoding="utf-8")
         cmd = [exe, *CHROMIUM_FLAGS, OFFLINE_FLAG, f"--user-data-dir={tmp/'profile'}",
                "--virtual-time-budget=10000", "--dump-dom", page.as_uri()]
