@@ -26,11 +26,11 @@ $(STAMP): pyproject.toml requirements/lock.txt requirements/nodeps.txt
 report: setup
 	$(BIN)/myvlm-art report $(if $(CONFIG),--config $(CONFIG)) $(if $(SEED),--seed $(SEED)) $(if $(QUICK),--quick) $(foreach g,$(GATE),--gate $(g)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(PRECISION),--precision $(PRECISION))
 
-# headless Chromium for the report check in tests/test_report_html.py (Debian's package)
+# headless Chromium for the report and docs checks, and ChromeDriver for the demo's browser test (Debian's packages)
 SUDO := $(if $(filter 0,$(shell id -u)),,$(shell command -v sudo))
 browser:
-	@test -x /usr/bin/chromium || $(SUDO) apt-get install -y --no-install-recommends chromium \
-	  || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium; }
+	@{ test -x /usr/bin/chromium && test -x /usr/bin/chromedriver; } || $(SUDO) apt-get install -y --no-install-recommends chromium chromium-driver \
+	  || { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium chromium-driver; }
 
 # one pytest-xdist worker per core, one thread each (tests/conftest.py); TEST_WORKERS=0 runs them in this process
 TEST_WORKERS ?= auto

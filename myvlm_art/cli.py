@@ -516,6 +516,11 @@ def _parser() -> argparse.ArgumentParser:
     st.add_argument("--executor", choices=["pool", "slurm", "local"], default="pool", help="pool (this machine), slurm (a Slurm job per run, resources from the config's slurm: block) or local (the same jobs on this machine)")
     st.add_argument("--force", action="store_true", help="execute every run again")
     st.add_argument("--config", default=None, help="the study config whose {encoder}/{dims}/{dims_reversed} the spec may name (default: the embedded default's)")
+    dm = sub.add_parser("demo", help="a local web page: a painting in, its concepts and explanation out (see 15_demo)")
+    dm.add_argument("--config", default=None, help="the study config whose trained system is served (default: the embedded default)")
+    dm.add_argument("--quick", action="store_true", help="serve the quick preset's system (under data/quick)")
+    dm.add_argument("--host", default="127.0.0.1", help="where to listen (default: this machine only)")
+    dm.add_argument("--port", type=int, default=7860, help="the port (0: a free one)")
     dc = sub.add_parser("docs", help="build the documentation site from the notebooks into _docs/ (see 16_docs)")
     dc.add_argument("--pages", nargs="+", default=None, help="page names to build (default: every page), e.g. index gating")
     dc.add_argument("--workers", type=int, default=1, help="notebooks executed at once, each in its own process")
@@ -546,6 +551,9 @@ def main(argv:list|None=None) -> int:
             res = run_study(spec, paths, workers=args.workers, force=args.force, context={"config": args.config or ""},
                             executor=args.executor, cluster=study.cluster())
             print(f"study {res.name}: {len(res.ran)} run(s) executed, {len(res.skipped)} already done; {len(res.table)} rows -> {res.path} ({res.seconds:.1f}s)")
+        elif args.cmd == "demo":
+            from myvlm_art.demo import DemoConfig, serve_demo
+            serve_demo(DemoConfig(config=args.config or "", quick=args.quick, host=args.host, port=args.port), paths)
         elif args.cmd == "docs":
             from myvlm_art.docs import DocsConfig, build_docs
             root = paths.root.resolve(); dest = (root/args.dest).resolve()
