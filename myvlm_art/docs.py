@@ -134,6 +134,7 @@ body { margin: 0; }
 #docs-main > header .summary { color: #456; margin-top: 0; }
 """
 
+# %% ../nbs/16_docs.ipynb #5f2b560d
 def page_html(page:dict, # `executed_page`'s result
               name:str, # this page's name (its file is `{name}.html`)
               nav:list, # [(name, title)] of the site's pages, in order
@@ -156,7 +157,7 @@ def page_html(page:dict, # `executed_page`'s result
     i, j = body.index(">", body.index("<body")) + 1, body.rindex("</body>")
     return body[:i] + top + body[i:j] + "</main>" + body[j:]
 
-# %% ../nbs/16_docs.ipynb #4f0d4f8a
+# %% ../nbs/16_docs.ipynb #c4307d7b
 def render_page_job(args:tuple, # (notebook, cache folder, skip flags, cell timeout, torch threads)
                    ) -> tuple:
     "One pool job: the (cached) executed page of a notebook and the seconds it took."
@@ -165,7 +166,7 @@ def render_page_job(args:tuple, # (notebook, cache folder, skip flags, cell time
     t = time.perf_counter()
     return cached_page(Path(src), Path(cache), tuple(flags), timeout), time.perf_counter() - t
 
-# %% ../nbs/16_docs.ipynb #05c105d2
+# %% ../nbs/16_docs.ipynb #68038271
 def build_docs(cfg:DocsConfig, # what to build and where
                progress:bool=True, # show a progress bar
               ) -> Path:
@@ -175,7 +176,7 @@ def build_docs(cfg:DocsConfig, # what to build and where
     from tqdm.auto import tqdm
     cfg = cfg.validate()
     dest = Path(cfg.dest)
-    if dest.exists() and any(dest.iterdir()) and not (dest/"index.html").exists() and not list(dest.glob("*.html")):
+    if dest.exists() and any(dest.iterdir()) and not any(dest.glob("*.html")):
         raise ConfigError(f"docs: {dest} exists and is not a docs site (no .html pages): refusing to replace it")
     nbs = doc_notebooks(Path(cfg.nbs), cfg.pages)
     if not nbs: raise DataError(f"docs: no notebooks in {cfg.nbs}")
