@@ -25,7 +25,7 @@ def run(quick:bool=False) -> list:
     import _vlm
     from myvlm_art.gating import MultiTokenConceptLayer, GateConfig
     from myvlm_art.scoring import score_candidates
-    from myvlm_art.reasoning import generate_answers
+    from myvlm_art.answers import generate_answers
     t0 = time.perf_counter()
     n = 32 if quick else 96
     with _vlm.threads(2):

@@ -5,7 +5,7 @@ Usage: .venv/bin/python benchmarks/constrained.py [--quick]      (or through ben
 Two measurements, in one process:
 
 1. **Overhead (the figure).** The structured prompt answered for the same test images by the same VLM, greedy,
-   `max_new_tokens` 64, once free and once under the JSON schema (`09_reasoning.JsonConstraint`, xgrammar), timed
+   `max_new_tokens` 64, once free and once under the JSON schema (`09_answers.JsonConstraint`, xgrammar), timed
    side by side, interleaved; the figure is the ratio of seconds per generated token, json / free (1.0 = free). The
    parse rates of both runs are recorded beside it. The VLM is the embedded default with the stage-1 projector and,
    when data/models/instruct holds it, stage 2 merged (the base VLM that answers JSON); otherwise the tiny fallback,
@@ -52,7 +52,7 @@ def _generated(ids:torch.Tensor, eos:int) -> tuple[int, list]:
 
 def _replay_xgrammar(tok, V, prefill, seqs, dims):
     import xgrammar as xgr
-    from myvlm_art.reasoning import json_grammar, structured_schema, JSON_OPEN, JSON_CLOSE
+    from myvlm_art.answers import json_grammar, structured_schema, JSON_OPEN, JSON_CLOSE
     t = time.perf_counter()                                  # the compile, timed apart from the project's cache of it
     info = xgr.TokenizerInfo.from_huggingface(tok, vocab_size=V, stop_token_ids=[tok.eos_token_id])
     xgr.GrammarCompiler(info, max_threads=1).compile_grammar(xgr.Grammar.concat(xgr.Grammar.from_ebnf(f"root ::= {json.dumps(JSON_OPEN)}"),
@@ -72,7 +72,7 @@ def _replay_xgrammar(tok, V, prefill, seqs, dims):
 def _replay_lmfe(tok, V, prefill, seqs, dims):
     from lmformatenforcer import JsonSchemaParser, SequenceParser, StringParser, TokenEnforcer
     from lmformatenforcer.integrations.transformers import build_token_enforcer_tokenizer_data
-    from myvlm_art.reasoning import structured_schema, JSON_OPEN, JSON_CLOSE
+    from myvlm_art.answers import structured_schema, JSON_OPEN, JSON_CLOSE
     t = time.perf_counter(); data = build_token_enforcer_tokenizer_data(tok, vocab_size=V); compile_s = time.perf_counter() - t
     def parser():
         p = SequenceParser([StringParser(JSON_OPEN), JsonSchemaParser(structured_schema(dims)), StringParser(JSON_CLOSE)])
@@ -93,7 +93,7 @@ def _replay_outlines(tok, V, prefill, seqs, dims):
     from outlines_core.json_schema import build_regex_from_schema
     from outlines_core.kernels.torch import allocate_token_bitmask, fill_next_token_bitmask, apply_token_bitmask_inplace
     from outlines.backends.outlines_core import OutlinesCoreBackend
-    from myvlm_art.reasoning import structured_schema, JSON_OPEN, JSON_CLOSE
+    from myvlm_art.answers import structured_schema, JSON_OPEN, JSON_CLOSE
     t = time.perf_counter()
     vocab = OutlinesCoreBackend.create_outlines_core_vocabulary(tok.get_vocab(), tok.eos_token_id, tok.eos_token, lambda s: tok.convert_tokens_to_string([s]))
     regex = re.escape(JSON_OPEN) + build_regex_from_schema(json.dumps(structured_schema(dims)), r"[ ]?") + re.escape(JSON_CLOSE)
@@ -115,7 +115,7 @@ LIBRARIES = {"xgrammar": _replay_xgrammar, "lm-format-enforcer": _replay_lmfe, "
 
 def run(quick:bool=False) -> list:
     import _vlm
-    from myvlm_art.reasoning import JsonConstraint, DECODING, prompt_for, prefill_for, extract_json, DEFAULT_DIMS
+    from myvlm_art.answers import JsonConstraint, DECODING, prompt_for, prefill_for, extract_json, DEFAULT_DIMENSIONS
     t0 = time.perf_counter(); n, new = (16, 64) if quick else (48, 64)
     with _vlm.threads(2):
         vlm, note = _base_vlm(); tok = vlm.tokenizer
@@ -137,7 +137,7 @@ def run(quick:bool=False) -> list:
         seqs = out["json"][1]; n_tok = out["json"][0]
         libs = {}
         for name, make in LIBRARIES.items():
-            try: fn, compile_s = make(tok, V, prefill, seqs, DEFAULT_DIMS)
+            try: fn, compile_s = make(tok, V, prefill, seqs, DEFAULT_DIMENSIONS)
             except ImportError as e: libs[name] = str(e).splitlines()[0][:160]; continue     # not installed, or does not import with this transformers
             ts = []
             for _ in range(1 if quick or name != "xgrammar" else 3):

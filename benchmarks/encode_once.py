@@ -69,7 +69,7 @@ def grid_signals(recs:list, concepts:dict, seed:int=0) -> np.ndarray:
 class Grid:
     "The three paths over one batch."
     def __init__(self, vlm, n_images:int):
-        from myvlm_art.dataset import ConceptCollate, ConceptDataConfig
+        from myvlm_art.prompts import ConceptCollate, ConceptDataConfig
         from myvlm_art.gating import MultiTokenConceptLayer
         self.vlm = vlm
         recs = _vlm.records(n_images)
@@ -94,26 +94,26 @@ class Grid:
 
     def encode(self) -> dict:
         "What is computed once: the visual tokens and the prompt embeddings with them in place."
-        from myvlm_art.dataset import embed_with_images
+        from myvlm_art.prompts import embed_with_images
         b, v = self.batch, self.vlm
         it = v.image_tokens(b["pixels"])
         return {"inputs_embeds": embed_with_images(v, b["input_ids"], b["image_positions"], it),
                 "labels": b["labels"].to(v.device), "weights": b["weights"].to(v.device)}
 
     def score_cached(self, enc:dict, cfg) -> torch.Tensor:
-        from myvlm_art.dataset import inject_concepts
-        from myvlm_art.vlm import _positions
+        from myvlm_art.prompts import inject_concepts
+        from myvlm_art.vlm import padded_positions
         b = self.batch; self.layer.cfg = cfg
         seq, mask, _, _ = inject_concepts(self.layer, dict(enc), b["attention_mask"], b["image_positions"], b["signals"],
                                           fill={"labels": -100, "weights": 0.0})
-        return self.loglik(seq["inputs_embeds"], mask, seq["labels"], _positions(mask.to(self.vlm.device)))
+        return self.loglik(seq["inputs_embeds"], mask, seq["labels"], padded_positions(mask.to(self.vlm.device)))
 
     def score_uncached(self, cfg) -> torch.Tensor:
-        from myvlm_art.dataset import concept_inputs
-        from myvlm_art.vlm import _positions
+        from myvlm_art.prompts import concept_inputs
+        from myvlm_art.vlm import padded_positions
         self.layer.cfg = cfg
         x = concept_inputs(self.vlm, self.layer, self.batch)
-        return self.loglik(x["inputs_embeds"], x["attention_mask"], x["labels"], _positions(x["attention_mask"]))
+        return self.loglik(x["inputs_embeds"], x["attention_mask"], x["labels"], padded_positions(x["attention_mask"]))
 
     # ------------------------------------------------------------------ prefix KV
     def encode_prefix(self) -> dict:
@@ -138,7 +138,7 @@ class Grid:
                 "visual_norm": visual.detach().float().norm(dim=-1).mean(1)}
 
     def score_prefix(self, pre:dict, cfg) -> torch.Tensor:
-        from myvlm_art.dataset import insert_tokens
+        from myvlm_art.prompts import insert_tokens
         b, v = self.batch, self.vlm; self.layer.cfg = cfg
         gate = self.layer(b["signals"], pre["visual_norm"])
         seq, smask, _ = insert_tokens(pre["rest"], pre["rest_mask"], pre["insert_at"], {"inputs_embeds": gate.tokens}, gate.mask,
@@ -217,7 +217,7 @@ def run(quick:bool=False) -> list:
             t.update(interleaved({"study32": lambda: study(32)}, reps=max(1, reps - 1), warmup=0))
         finally: shutil.rmtree(warm, ignore_errors=True)
         # components, for the explanation: encode alone, and one config's gate + splice alone
-        from myvlm_art.dataset import inject_concepts
+        from myvlm_art.prompts import inject_concepts
         enc = g.encode(); b = g.batch
         comp = interleaved({"encode": g.encode, "encode_prefix": g.encode_prefix,
                             "gate_splice": lambda: inject_concepts(g.layer, dict(enc), b["attention_mask"], b["image_positions"], b["signals"],

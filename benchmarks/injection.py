@@ -38,7 +38,7 @@ GOAL = 0.03
 BATCH = 8
 
 def setup(precision:str):
-    from myvlm_art.dataset import prompt_for
+    from myvlm_art.prompts import prompt_for
     from myvlm_art.gating import GateConfig, MultiTokenConceptLayer
     info = get_vlm(precision); vlm = info.vlm
     recs = _vlm.records(BATCH); ims = _vlm.pil_images(recs)
@@ -51,7 +51,7 @@ def setup(precision:str):
 def measure_generate(precision:str, reps:int, max_new_tokens:int=32) -> list:
     """End to end: greedy generation of `max_new_tokens` tokens (the study's decoding, min_new_tokens = max_new_tokens so
     both sides generate the same number of tokens) from the base and the injected inputs, input building included."""
-    from myvlm_art.reasoning import DECODING, integrated_inputs
+    from myvlm_art.answers import DECODING, integrated_inputs
     info, vlm, ims, layer, sig, prompts = setup(precision)
     def gen(inj:bool):
         x = integrated_inputs(vlm, prompts, ims, layer if inj else None, sig if inj else None)
@@ -70,8 +70,8 @@ def measure_generate(precision:str, reps:int, max_new_tokens:int=32) -> list:
             row(NAME, case, "base_ms", med["base"]*1e3), row(NAME, case, "injected_ms", med["injected"]*1e3)]
 
 def measure(precision:str, reps:int) -> list:
-    from myvlm_art.reasoning import integrated_inputs
-    from myvlm_art.dataset import inject_concepts
+    from myvlm_art.answers import integrated_inputs
+    from myvlm_art.prompts import inject_concepts
     info, vlm, ims, layer, sig, prompts = setup(precision)
     pad = vlm.tokenizer.pad_token_id if vlm.tokenizer.pad_token_id is not None else vlm.tokenizer.eos_token_id
 

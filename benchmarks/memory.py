@@ -72,7 +72,7 @@ def _train_child(out:str, steps:int):
 def _eval_child(out:str, n_images:int, max_new_tokens:int):
     "Spawned: build the VLM, then generate_answers (integrated) on `n_images` test images; phase peaks to `out`."
     from myvlm_art.gating import MultiTokenConceptLayer
-    from myvlm_art.reasoning import generate_answers
+    from myvlm_art.answers import generate_answers
     info, rec = _load()
     recs = _vlm.records(n_images, "test"); root = _vlm.corpus().spec.images_root
     concepts = _vlm.default_concepts()

@@ -100,7 +100,7 @@ class Step:
                  gate=None, # a GateConfig (default: the defaults)
                  signals=None, # [batch_size, N] (default: `_vlm.label_signals`)
                 ):
-        from myvlm_art.dataset import ConceptCollate
+        from myvlm_art.prompts import ConceptCollate
         from myvlm_art.gating import MultiTokenConceptLayer
         from myvlm_art.trainer import ConceptTrainConfig
         self.vlm, self.precision, self.stage, self.attn_reg = vlm, precision, stage, attn_reg
@@ -123,7 +123,7 @@ class Step:
         return torch.autocast("cpu", dtype=torch.bfloat16) if self.precision == "bf16" else contextlib.nullcontext()
 
     def __call__(self, record:bool=True):
-        from myvlm_art.dataset import concept_inputs
+        from myvlm_art.prompts import concept_inputs
         from myvlm_art.trainer import weighted_loss, attention_penalty
         v, c = self.vlm, self.cfg
         t0 = time.perf_counter()

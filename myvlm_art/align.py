@@ -11,8 +11,8 @@ import numpy as np, torch
 from .core import *
 from .config import caption_rules, DEFAULT_DIMENSION_LIST, CAPTION_ROLES
 from .data import ArtData
-from .vlm import VLM, _positions, resolve_attention
-from .synthclip import _field, _evidence, _image_key, train_fingerprint
+from .vlm import VLM, padded_positions, padding_id, resolve_attention
+from .synthclip import record_field, evidence_phrases, record_image_key, train_fingerprint
 
 # %% auto #0
 __all__ = ['record_evidence', 'image_key', 'CAPTIONS', 'ALIGN_PRECISIONS', 'RESUME_FREE_FIELDS', 'align_fingerprint',
@@ -31,7 +31,7 @@ def _words(label) -> str:
     return " ".join(re.sub(r"[_\-]+", " ", str(label)).split())
 
 # the same record helpers as synthclip's captions (one implementation, two callers)
-record_evidence, image_key = _evidence, _image_key
+record_evidence, image_key = evidence_phrases, record_image_key
 
 def style_phrase(style:str) -> str:
     "How a caption names a style: the '-ist' adjective of an '-ism' label ('cubism' -> 'cubist'), else 'in the … style'."
@@ -79,7 +79,7 @@ def stage1_caption(record, # a dataset record (dict or pandas row) with image, i
     captions = check_captions(captions)
     ev = record_evidence(record)
     m = caption_mentions(record, seed, captions)
-    said = [(role, d, _field(record, d)) for d, _, role in captions if m[d]]
+    said = [(role, d, record_field(record, d)) for d, _, role in captions if m[d]]
     mods = [style_phrase(v) for role, _, v in said if role == "modifier"]
     nouns = [genre_phrase(v) for role, _, v in said if role == "noun"]
     head = " ".join([s_ for s_ in mods if not s_.startswith("in the ")] + [nouns[0] if nouns else "painting"] + [s_ for s_ in mods if s_.startswith("in the ")])
@@ -154,7 +154,7 @@ class AlignCollate:
         if got != T: raise DataError(f"the prompt has {got} image slots after tokenisation, expected {T}")
         self.eos_id = tok.eos_token_id
         if self.eos_id is None: raise ConfigError("the tokenizer has no eos token to end captions with")
-        self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else self.eos_id
+        self.pad_id = padding_id(tok)
 
     def caption(self, record) -> str:
         "The record's stage-1 caption under this config."
@@ -180,7 +180,7 @@ class AlignCollate:
         for i, (row, lab) in enumerate(zip(rows, labs)):
             ids[i, :len(row)] = torch.tensor(row); labels[i, :len(lab)] = torch.tensor(lab); mask[i, :len(row)] = 1
         pos = (torch.tensor(P) == self.vlm.image_token_id).nonzero()[:, 0]
-        pixels = self.vlm.preprocess([self.images_root/_field(r, "image") for r in records])
+        pixels = self.vlm.preprocess([self.images_root/record_field(r, "image") for r in records])
         return {"input_ids": ids, "attention_mask": mask, "labels": labels, "image_positions": pos.expand(B, -1).clone(),
                 "pixels": pixels, "captions": caps, "n_cut": n_cut}
 
@@ -211,7 +211,7 @@ def align_loss(vlm:VLM, # the VLM
     if not tail: return vlm.forward(inputs_embeds, attention_mask, labels=labels).loss
     mask = attention_mask.to(vlm.device)
     hidden = vlm.language_model(inputs_embeds=inputs_embeds.to(vlm.device, vlm.dtype), attention_mask=mask,
-                                position_ids=_positions(mask), use_cache=False).last_hidden_state
+                                position_ids=padded_positions(mask), use_cache=False).last_hidden_state
     target = labels[:, 1:]; sel = target != -100
     logits = vlm.model.get_output_embeddings()(hidden[:, :-1][sel]).float()
     return torch.nn.functional.cross_entropy(logits, target[sel])

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from .core import *
-from .reasoning import DECODING, integrated_inputs, prompt_for, prefill_for
+from .answers import DECODING, integrated_inputs, prompt_for, prefill_for
 from .synthclip import embed_texts
 
 # %% auto #0

@@ -12,7 +12,7 @@ import numpy as np
 # %% auto #0
 __all__ = ['logger', 'PRECISIONS', 'ONEDNN_BF16_ISAS', 'TRACKED_PACKAGES', 'MyVLMArtError', 'ConfigError', 'DataError',
            'CheckpointError', 'project_root', 'Paths', 'seed_everything', 'cpu_flags', 'bf16_blocker',
-           'resolve_precision', 'config_from_dict', 'config_to_dict', 'atomic_write', 'write_text_atomic',
+           'resolve_precision', 'check_type', 'config_from_dict', 'config_to_dict', 'atomic_write', 'write_text_atomic',
            'write_bytes_atomic', 'to_json_text', 'write_json_atomic', 'package_versions', 'git_state', 'provenance',
            'provenance_path', 'write_provenance', 'sha256_bytes', 'sha256_file', 'config_hash', 'error_reason',
            'save_checkpoint', 'canonical_safetensors', 'load_checkpoint']
@@ -123,7 +123,7 @@ def resolve_precision(precision:str="auto", # "auto", "fp32" or "bf16"
     return "fp32" if bf16_blocker(device) else "bf16"
 
 # %% ../nbs/00_core.ipynb #74b9ad5f
-def _check_type(value, tp, name):
+def check_type(value, tp, name):
     "Coerce `value` to annotation `tp` where lossless (int→float, list→tuple); raise `ConfigError` naming `name` otherwise."
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if tp is typing.Any: return value
@@ -131,13 +131,13 @@ def _check_type(value, tp, name):
         if value is None and type(None) in args: return None
         for a in args:
             if a is type(None): continue
-            try: return _check_type(value, a, name)
+            try: return check_type(value, a, name)
             except ConfigError: pass
         raise ConfigError(f"{name}: {value!r} is not of type {tp}")
     if origin in (tuple, list):
         if not isinstance(value, (list, tuple)): raise ConfigError(f"{name}: expected a list, got {value!r}")
         inner = args[0] if args else typing.Any
-        return (tuple if origin is tuple else list)(_check_type(v, inner, f"{name}[{i}]") for i,v in enumerate(value))
+        return (tuple if origin is tuple else list)(check_type(v, inner, f"{name}[{i}]") for i,v in enumerate(value))
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
             raise ConfigError(f"{name}: expected a number, got {value!r}")
@@ -167,7 +167,7 @@ def config_from_dict(cls, # a config dataclass
     names = {f.name for f in fields(cls)}
     unknown = sorted(set(d) - names)
     if unknown: raise ConfigError(f"{where}: unknown key(s) {unknown} for {cls.__name__}; known: {sorted(names)}")
-    kw = {k: _check_type(v, hints[k], f"{where}.{k}") for k,v in d.items()}
+    kw = {k: check_type(v, hints[k], f"{where}.{k}") for k,v in d.items()}
     cfg = cls(**kw)
     if hasattr(cfg, "validate"): cfg.validate()
     return cfg

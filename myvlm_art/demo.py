@@ -16,7 +16,7 @@ from .prototypes import export_signals
 from .gating import select_concepts, tokens_per_concept
 from .trainer import ConceptTrainConfig
 from .system import integrated_system, study_instruct, IntegratedSystem
-from .reasoning import AliasMatcher, generate_answers, parse_answer
+from .answers import AliasMatcher, generate_answers, parse_answer
 from .ablations import tiny_project
 
 # %% auto #0

@@ -7,7 +7,7 @@ from __future__ import annotations
 import inspect
 import numpy as np
 from .core import *
-from .reasoning import generate_answers
+from .answers import generate_answers
 from .scoring import score_candidates
 
 # %% auto #0

@@ -126,7 +126,7 @@ def vad_metrics(pred:np.ndarray, # [N, 3] predicted VAD
 # %% ../nbs/14_emotion.ipynb #fabb342d
 def explanation_text(answer:str) -> str:
     "The explanation in an answer: a structured answer's JSON `evidence`, a natural one's text after 'The evidence:', else the whole answer."
-    from myvlm_art.reasoning import extract_json
+    from myvlm_art.answers import extract_json
     if not isinstance(answer, str): return ""
     obj = extract_json(answer)
     if obj is not None and isinstance(obj.get("evidence"), str): return obj["evidence"].strip()

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from .core import *
 from .metrics import bootstrap_indices, percentile_ci
-from .reasoning import extract_json, JSON_OPEN
+from .answers import extract_json, JSON_OPEN
 
 # %% auto #0
 __all__ = ['NUMBER_WORDS', 'EVIDENCE_VOCAB', 'NEGATORS', 'SCOPE_ENDS', 'FAITH_COUNTS', 'FAITH_RATES', 'PAIR_COUNTS', 'PAIR_RATES',

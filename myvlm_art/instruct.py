@@ -14,7 +14,7 @@ from .synthart import SynthArtConfig, make_artists, sample_latents, paint_latent
 from .vlm import VLM, module_fingerprint, resolve_attention
 from .align import (train_precision, training_accelerator, epoch_order, lr_factor, frozen_digest, forget_digest, replaced_folder,
                              align_loss, step_share, gather_counts, share_of_mean, sync_gradients)
-from .dataset import ConceptCollate, ConceptDataConfig, embed_with_images, stage_b_kind, target_segments, reason_text, DEFAULT_DIMS
+from .prompts import ConceptCollate, ConceptDataConfig, embed_with_images, stage_b_kind, target_segments, reason_text, DEFAULT_DIMENSIONS
 
 # %% auto #0
 __all__ = ['UNKNOWN', 'LORA_TARGETS', 'INSTRUCT_FILES', 'pool_start', 'pool_root', 'render_pool', 'check_pool_disjoint',

@@ -16,7 +16,7 @@ from .encoders import Encoder, FeatureCache, encode_paths
 from .vlm import VLM, module_fingerprint, resolve_attention
 from .align import AlignConfig, AlignCollate, align_inputs, align_loss, lr_factor, epoch_order, train_precision, training_accelerator
 from .instruct import corpus_config
-from .dataset import prompt_for, target_segments
+from .prompts import prompt_for, target_segments
 
 # %% auto #0
 __all__ = ['LAYOUT_HIDDEN', 'REPRESENTATION_NAMES', 'layout_keypoints', 'warp_field', 'warp_points', 'scene_keypoints',

@@ -13,7 +13,7 @@ from .data import ArtData
 from .vlm import VLM, module_fingerprint, resolve_attention
 from .align import (train_precision, training_accelerator, epoch_order, frozen_digest, replaced_folder, train_records, align_fingerprint,
                              AlignConfig, AlignCollate, align_inputs, align_loss)
-from .dataset import ConceptCollate, concept_inputs, inject_concepts
+from .prompts import ConceptCollate, concept_inputs, inject_concepts
 from .instruct import add_lora, merge_lora, adapter_tag, LORA_TARGETS
 from .trainer import (ConceptTrainConfig, weighted_loss, deterministic_algorithms, ensure_concepts)
 from .prototypes import calibrate_thresholds, dim_slices

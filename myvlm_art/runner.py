@@ -12,7 +12,7 @@ import multiprocessing
 import pandas as pd
 import yaml
 from .core import *
-from .core import _check_type
+from .core import check_type
 from .config import SlurmConfig
 
 # %% auto #0
@@ -150,7 +150,7 @@ def _check_param(value, default, where:str):
         return list(value)
     tp = next((t for t in (bool, int, float, str, dict) if isinstance(default, t)), None)
     if tp is None: return value
-    try: return _check_type(value, tp, where)
+    try: return check_type(value, tp, where)
     except ConfigError as e:
         if tp is float and isinstance(value, str) and re.fullmatch(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+", value.strip()):
             raise ConfigError(f"{e} (YAML reads {value} as text: write it with a dot, e.g. 1.0e-3)") from None

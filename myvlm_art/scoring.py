@@ -8,8 +8,8 @@ import json, os
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from .core import *
-from .dataset import prompt_for, label_words
-from .vlm import _positions
+from .prompts import prompt_for, label_words
+from .vlm import padded_positions, padding_id
 
 # %% auto #0
 __all__ = ['candidate_ids', 'score_key', 'score_candidates', 'likelihood_predictions']
@@ -23,7 +23,7 @@ def candidate_ids(tokenizer, # the VLM's tokenizer
     head = tokenizer(f"{dim}:", add_special_tokens=False).input_ids
     tails = [tokenizer(" " + label_words(n), add_special_tokens=False).input_ids for n in names]
     L = len(head) + max(map(len, tails))
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad = padding_id(tokenizer)
     ids = torch.full((len(names), L), pad, dtype=torch.long); scored = torch.zeros((len(names), L), dtype=torch.bool)
     for i, t in enumerate(tails):
         ids[i, :len(head) + len(t)] = torch.tensor(head + t); scored[i, len(head):len(head) + len(t)] = True
@@ -33,7 +33,7 @@ def _all_candidates(tokenizer, concepts:dict) -> tuple[torch.Tensor, torch.Tenso
     "Every dimension's candidates in one right-padded batch: `(ids [C, L], scored [C, L], {dim: row slice})`."
     parts = {d: candidate_ids(tokenizer, d, names) for d, names in concepts.items()}
     L = max(ids.shape[1] for ids, _ in parts.values())
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad = padding_id(tokenizer)
     ids = torch.cat([torch.nn.functional.pad(i, (0, L - i.shape[1]), value=pad) for i, _ in parts.values()])
     scored = torch.cat([torch.nn.functional.pad(s, (0, L - s.shape[1])) for _, s in parts.values()])
     rows, at = {}, 0
@@ -43,7 +43,7 @@ def _all_candidates(tokenizer, concepts:dict) -> tuple[torch.Tensor, torch.Tenso
 def _score_prefix(vlm, embeds:torch.Tensor, mask:torch.Tensor, ids:torch.Tensor, scored:torch.Tensor) -> np.ndarray:
     "[B, C] summed log-probabilities of each candidate row after each of B left-padded prompts."
     (B, P), (C, L) = mask.shape, ids.shape
-    pre = vlm.model(inputs_embeds=embeds.to(vlm.dtype), attention_mask=mask, position_ids=_positions(mask), use_cache=True, logits_to_keep=1)
+    pre = vlm.model(inputs_embeds=embeds.to(vlm.dtype), attention_mask=mask, position_ids=padded_positions(mask), use_cache=True, logits_to_keep=1)
     first = torch.log_softmax(pre.logits[:, -1].float(), -1).repeat_interleave(C, 0)   # [B*C, V]: the answer's first token
     cache = pre.past_key_values; cache.batch_repeat_interleave(C)                      # used once: no copy needed
     am = torch.cat([mask.repeat_interleave(C, 0), torch.ones((B * C, L), dtype=mask.dtype)], 1)   # right padding: causal, never scored
@@ -74,7 +74,7 @@ def score_candidates(vlm, # the VLM
                     ) -> dict:
     "`{dim: [n_images, C] summed log-probabilities of each candidate name}`, teacher-forced after the prompt (+ image, + concept tokens)."
     from tqdm.auto import tqdm
-    from myvlm_art.reasoning import integrated_inputs
+    from myvlm_art.answers import integrated_inputs
     if layer is not None and (signals is None or len(signals) != len(images)):
         raise DataError(f"the integrated system needs one signal row per image ({len(images)} images)")
     if batch_size < 1: raise ConfigError(f"batch_size must be >= 1, got {batch_size}")

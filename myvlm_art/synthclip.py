@@ -19,10 +19,11 @@ from .encoders import Encoder, FeatureCache, encode_paths, CLIP_MEAN, CLIP_STD
 
 # %% auto #0
 __all__ = ['MINILM_DIM', 'MAX_LOGIT_SCALE', 'SYNTHCLIP_FILES', 'SynthClipConfig', 'concept_pattern', 'find_concept',
-           'caption_for', 'minilm_path', 'text_encoder_id', 'minilm_text_encoder', 'embed_texts', 'TextEmbeddings',
-           'SynthClip', 'clip_loss', 'load_pixels', 'normalise', 'random_resized_crop', 'caption_table',
-           'fit_synthclip', 'weights_hash', 'SynthClipEncoder', 'retrieval_at_k', 'save_synthclip', 'load_synthclip',
-           'train_fingerprint', 'train_synthclip', 'synthclip_dir', 'synthclip_is_current', 'ensure_synthclip']
+           'record_field', 'evidence_phrases', 'record_image_key', 'caption_for', 'minilm_path', 'text_encoder_id',
+           'minilm_text_encoder', 'embed_texts', 'TextEmbeddings', 'SynthClip', 'clip_loss', 'load_pixels', 'normalise',
+           'random_resized_crop', 'caption_table', 'fit_synthclip', 'weights_hash', 'SynthClipEncoder',
+           'retrieval_at_k', 'save_synthclip', 'load_synthclip', 'train_fingerprint', 'train_synthclip',
+           'synthclip_dir', 'synthclip_is_current', 'ensure_synthclip']
 
 # %% ../nbs/03b_synthclip.ipynb #9140ed16
 MINILM_DIM = 384   # all-MiniLM-L6-v2 sentence embedding size
@@ -107,21 +108,21 @@ def find_concept(text:str, # a caption
 def _default_pattern() -> re.Pattern: return concept_pattern()
 
 # %% ../nbs/03b_synthclip.ipynb #8857ce84
-def _field(record, key:str):
+def record_field(record, key:str):
     "`record[key]` for a dict or pandas row, `record.key` for a namedtuple (None if absent)."
     return record.get(key) if hasattr(record, "get") else getattr(record, key, None)
 
-def _evidence(record) -> list[str]:
+def evidence_phrases(record) -> list[str]:
     "The record's evidence phrases; `DataError` if it has none."
-    ev = _field(record, "evidence")
+    ev = record_field(record, "evidence")
     if isinstance(ev, str): ev = [p for p in ev.split(";")]
     ev = [str(p).strip() for p in (ev if isinstance(ev, (list, tuple, np.ndarray)) else []) if str(p).strip()]
-    if not ev: raise DataError(f"{_field(record, 'image')}: record has no evidence phrases to caption")
+    if not ev: raise DataError(f"{record_field(record, 'image')}: record has no evidence phrases to caption")
     return ev
 
-def _image_key(record) -> int:
+def record_image_key(record) -> int:
     "A stable integer per image path (seeds that image's caption subsets)."
-    return int(hashlib.sha256(str(_field(record, "image")).encode()).hexdigest()[:12], 16)
+    return int(hashlib.sha256(str(record_field(record, "image")).encode()).hexdigest()[:12], 16)
 
 def caption_for(record, # a dataset record (dict or pandas row) with `image` and `evidence`
                 variant:int=0, # 0: the canonical caption (all phrases, drawn order); k > 0: a shuffled subset
@@ -129,15 +130,15 @@ def caption_for(record, # a dataset record (dict or pandas row) with `image` and
                 pattern:re.Pattern|None=None, # concept names to refuse (default: SynthArt's)
                ) -> str:
     "A caption built from the record's evidence phrases; `DataError` if it would name a concept."
-    ev = _evidence(record)
+    ev = evidence_phrases(record)
     if variant < 0: raise ConfigError(f"caption variant must be >= 0, got {variant}")
     if variant and len(ev) > 1:
-        rng = np.random.default_rng([seed, variant, _image_key(record)])
+        rng = np.random.default_rng([seed, variant, record_image_key(record)])
         k = int(rng.integers(max(1, math.ceil(0.75 * len(ev))), len(ev) + 1))
         ev = [ev[i] for i in rng.permutation(len(ev))[:k]]
     cap = "; ".join(ev)
     hit = find_concept(cap, pattern)
-    if hit: raise DataError(f"{_field(record, 'image')}: caption names the concept {hit!r} ({cap!r}); captions must not name concepts")
+    if hit: raise DataError(f"{record_field(record, 'image')}: caption names the concept {hit!r} ({cap!r}); captions must not name concepts")
     return cap
 
 # %% ../nbs/03b_synthclip.ipynb #a9a5ca2c

@@ -13,7 +13,7 @@ from .data import ArtData, DatasetSpec, prepare_dataset
 from .config import StudyConfig, Dimension, DEFAULT_DIMENSION_LIST, caption_rules, knowledge_rules, pool_heldout
 from .prototypes import PrototypeHead, PrototypeConfig, PrototypeTrainer, export_signals, calibrate_thresholds
 from .gating import GateConfig, MultiTokenConceptLayer, with_gate, set_graph, cooccurrence_graph
-from .dataset import DEFAULT_DIMS
+from .prompts import DEFAULT_DIMENSIONS
 from .align import AlignConfig, train_precision
 from .instruct import InstructConfig, instruct_base
 from .trainer import ConceptTrainConfig, concepts_are_current, concepts_dir, ensure_concepts
@@ -26,7 +26,7 @@ __all__ = ['prototype_signals', 'study_data', 'study_vlm', 'study_captions', 'st
 def prototype_signals(data:ArtData, # the corpus
                       paths:Paths, # project paths (heads under data/models/prototypes, features under data/cache)
                       encoder:str="synthclip", # the image encoder of the head
-                      dims=DEFAULT_DIMS, # the head's dimensions
+                      dims=DEFAULT_DIMENSIONS, # the head's dimensions
                       temperature:float=1.0, # signal temperature
                       seed:int=0, # prototype training seed (when a head is trained here)
                       progress:bool=True,
@@ -138,7 +138,7 @@ def integrated_system(paths:Paths, # the project
                       train:ConceptTrainConfig|None=None, # the concept-training recipe (precision and seed included)
                       align_epochs:int=1, # stage-1 alignment epochs of the projector to use (0: no alignment, e.g. a tiny VLM)
                       encoder:str="synthclip", # the prototype heads' image encoder
-                      dims=DEFAULT_DIMS, # the dimensions the gate handles
+                      dims=DEFAULT_DIMENSIONS, # the dimensions the gate handles
                       vlm=None, # a VLM to use (default: SmolLM2 + synthclip, built from `paths`)
                       dataset:str="synthart", # the dataset name under data/dataset/
                       progress:bool=True,

@@ -13,11 +13,11 @@ from .core import *
 from .data import ArtData
 from .prototypes import PrototypeHead, PrototypeConfig, PrototypeTrainer, export_signals, calibrate_thresholds, concept_index
 from .gating import GateConfig, MultiTokenConceptLayer
-from .dataset import ConceptDataConfig, ConceptCollate, concept_inputs, DEFAULT_DIMS
+from .prompts import ConceptDataConfig, ConceptCollate, concept_inputs, DEFAULT_DIMENSIONS
 from .align import (train_precision, epoch_order, frozen_digest, training_accelerator, _torch_state, _why, _epoch_means,
                              read_checkpoint_state, check_resumable, align_fingerprint, replaced_folder, recover_folder, train_records,
                              step_share, gather_counts, share_of_mean, sync_gradients)
-from .vlm import _positions, resolve_attention
+from .vlm import padded_positions, resolve_attention
 
 # %% auto #0
 __all__ = ['RESUME_FREE', 'STAGE_A_VALUES', 'CONCEPT_FILES', 'signals_fingerprint', 'ConceptTrainConfig', 'weighted_loss',
@@ -46,7 +46,7 @@ class ConceptTrainConfig:
     attn_every: int = 4              # regularise every n-th step (eager attention on those steps)
     reason_weight: float = 0.2       # loss weight of reason tokens in Stage B
     max_reason_tokens: int = 64      # reason budget
-    dims: tuple[str, ...] = DEFAULT_DIMS  # dimensions named in the targets
+    dims: tuple[str, ...] = DEFAULT_DIMENSIONS  # dimensions named in the targets
     precision: str = "auto"          # "auto" (the VLM's precision: `train_precision`), "fp32" or "bf16" (accelerate mixed precision)
     attention: str = "auto"          # attention kernel while training: "auto" (eager on the CPU, sdpa on accelerators), "eager", "sdpa"
     tail_loss: bool = True           # logits only where labels exist
@@ -91,7 +91,7 @@ def weighted_loss(vlm, # the VLM
                  ) -> tuple[torch.Tensor, tuple|None]:
     "`(Σ w·CE / Σ w, attentions or None)` of next-token prediction on the labelled tokens."
     mask = attention_mask.to(vlm.device)
-    kw = dict(inputs_embeds=inputs_embeds.to(vlm.device, vlm.dtype), attention_mask=mask, position_ids=_positions(mask), use_cache=False)
+    kw = dict(inputs_embeds=inputs_embeds.to(vlm.device, vlm.dtype), attention_mask=mask, position_ids=padded_positions(mask), use_cache=False)
     target, w = labels[:, 1:].to(vlm.device), weights[:, 1:].to(vlm.device).float()
     sel = target != -100
     if not sel.any(): raise DataError("a batch without labelled tokens")

@@ -10,8 +10,9 @@ import numpy as np, pandas as pd, torch
 from .core import *
 from .data import ArtData
 from .synthart import (VISMIN_CATEGORIES, CHANGEABLE, SynthArtConfig, render_vismin, vismin_paths, minimal_pairs_path)
-from .dataset import label_words, inject_concepts
-from .reasoning import integrated_inputs, DECODING
+from .prompts import label_words, inject_concepts
+from .vlm import padding_id
+from .answers import integrated_inputs, DECODING
 from .metrics import bootstrap_indices, percentile_ci
 
 # %% auto #0
@@ -167,7 +168,7 @@ def pair_inputs(vlm, # the VLM
         embeds[rows, p0] = vlm.image_tokens(list(first)).to(embeds.dtype); embeds[rows, p1] = vlm.image_tokens(list(second)).to(embeds.dtype)
         if layer is None: return {"inputs_embeds": embeds, "attention_mask": mask, "input_ids": ids, "image_positions": pos}
         if signals_first is None or signals_second is None: raise ConfigError("the integrated system needs both images' signals")
-        pad = vlm.tokenizer.pad_token_id if vlm.tokenizer.pad_token_id is not None else vlm.tokenizer.eos_token_id
+        pad = padding_id(vlm.tokenizer)
         sig = lambda s: torch.as_tensor(np.asarray(s, dtype=np.float32))
         seq = {"inputs_embeds": embeds, "input_ids": ids}
         seq, mask, new1, _ = inject_concepts(layer, seq, mask, p1, sig(signals_second), fill={"input_ids": pad})

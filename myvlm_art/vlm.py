@@ -16,7 +16,7 @@ from fastcore.basics import patch
 # %% auto #0
 __all__ = ['SMOLLM2_GGUF', 'SMOLLM2_DIRNAME', 'CHATML_TEMPLATE', 'DTYPES', 'ATTENTIONS', 'LLAVA15_TEMPLATE', 'smollm2_gguf',
            'ensure_smollm2', 'VLMConfig', 'module_fingerprint', 'preprocess_images', 'VLM', 'resolve_attention',
-           'build_vlm', 'write_tiny_parts', 'tiny_vlm']
+           'padded_positions', 'padding_id', 'build_vlm', 'write_tiny_parts', 'tiny_vlm']
 
 # %% ../nbs/05_vlm.ipynb #3015ba26
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -313,9 +313,13 @@ def embed(self:VLM, ids:torch.Tensor) -> torch.Tensor:
     return self.model.get_input_embeddings()(ids.to(self.device))
 
 # %% ../nbs/05_vlm.ipynb #f8fedf9e
-def _positions(attention_mask:torch.Tensor) -> torch.Tensor:
+def padded_positions(attention_mask:torch.Tensor) -> torch.Tensor:
     "Position ids from a (left-)padded attention mask: 0 at each row's first real token."
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+def padding_id(tokenizer) -> int:
+    "The id that pads a batch: the tokenizer's pad token, or its eos token when it has none."
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
 @patch
 def forward(self:VLM, inputs_embeds:torch.Tensor, # [B, L, H]
@@ -324,7 +328,7 @@ def forward(self:VLM, inputs_embeds:torch.Tensor, # [B, L, H]
              **kwargs): # passed to the model (e.g. output_attentions=True)
     "One forward pass of the language model on embeddings; returns the model output (logits, loss)."
     attention_mask = attention_mask.to(self.device)
-    kwargs.setdefault("position_ids", _positions(attention_mask))
+    kwargs.setdefault("position_ids", padded_positions(attention_mask))
     kwargs.setdefault("use_cache", False)
     return self.model(inputs_embeds=inputs_embeds.to(self.device, self.dtype), attention_mask=attention_mask,
                       labels=None if labels is None else labels.to(self.device), **kwargs)
@@ -497,7 +501,7 @@ def build_vlm(cfg:VLMConfig|None=None, # what to build (default: the embedded de
         with torch.no_grad(): model.get_input_embeddings().weight[tid:] = mean
         logger.warning(f"image token {cfg.image_token!r} was not in the tokenizer: added as id {tid}")
     _check_finite(model, f"VLM({lm_dir.name}, {vis_dir.name})")
-    model.generation_config.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    model.generation_config.pad_token_id = padding_id(tok)
     model.set_attn_implementation(resolve_attention(attn_implementation, "cpu"))   # built on the CPU
     precision = resolve_precision(cfg.precision)
     model.requires_grad_(False).eval().to(DTYPES[precision])

@@ -6,7 +6,7 @@ from myvlm_art.config import load_study_config
 from myvlm_art.trainer import ConceptTrainConfig
 from myvlm_art.system import integrated_system, study_instruct, base_vlm
 from myvlm_art.peers import ensure_lora_peer, LoraPeerConfig
-from myvlm_art.reasoning import generate_answers, answer_table, AliasMatcher
+from myvlm_art.answers import generate_answers, answer_table, AliasMatcher
 from myvlm_art.scoring import score_candidates, likelihood_predictions
 from myvlm_art.metrics import evaluate
 prec = resolve_precision("auto"); paths = Paths("."); study = load_study_config("")

@@ -30,7 +30,7 @@ def main(setup:str, out:str):
     from myvlm_art.vlm import VLMConfig, build_vlm
     from myvlm_art.gating import GateConfig, MultiTokenConceptLayer
     from myvlm_art.trainer import ConceptTrainConfig, train_concepts
-    from myvlm_art.reasoning import AliasMatcher, answer_table
+    from myvlm_art.answers import AliasMatcher, answer_table
     from myvlm_art.scoring import likelihood_predictions
     from myvlm_art.metrics import evaluate
     from myvlm_art.distributed import processes, parallel_answers, parallel_scores

@@ -28,7 +28,7 @@ from myvlm_art.core import MyVLMArtError, Paths, config_from_dict, load_checkpoi
 from myvlm_art.data import DatasetSpec, load_image, load_targets, prepare_dataset
 from myvlm_art.gating import GateConfig, MultiTokenConceptLayer, select_concepts
 from myvlm_art.prototypes import PrototypeConfig, PrototypeHead, read_signals
-from myvlm_art.reasoning import AliasMatcher, parse_answer
+from myvlm_art.answers import AliasMatcher, parse_answer
 from myvlm_art.synthart import SynthArtConfig
 
 ERROR = "error"
@@ -357,7 +357,7 @@ case("report-gate-no-value", "--gate delta (no =VALUE)", gate_knobs("delta"), ("
 case("report-gate-wrong-type", "--gate top_k=1.5 (an integer knob)", gate_knobs("top_k=1.5"), ("--gate.top_k", "expected an integer, got 1.5"),
      cli=["report", "--gate", "top_k=1.5"])
 
-# -- model outputs (reasoning.parse_answer) ------------------------------------------------------------------------------
+# -- model outputs (answers.parse_answer) -- ------------------------------------------------------------------------------
 M = AliasMatcher({"artist": ["Pablo Picasso", "Paloma Picasso", "Claude Monet"], "style": ["cubism", "impressionism"], "genre": ["portrait", "landscape"]})
 MISS = {"artist": None, "style": None, "genre": None}
 def answer(text, kind="structured"): return lambda root: (lambda: parse_answer(text, kind, M))

@@ -3,7 +3,7 @@ parsers of what the VLM says, and the concept gate.
 
 - Loaders (`myvlm_art.data`): whatever the JSON/CSV text, only a `MyVLMArtError` may escape, in one line; a
   failed `prepare_dataset` writes nothing; what loads satisfies the loaders' documented guarantees.
-- Parsers (`myvlm_art.reasoning`): never raise; always `{dim: None or a concept of the vocabulary}`.
+- Parsers (`myvlm_art.answers`): never raise; always `{dim: None or a concept of the vocabulary}`.
 - Gate (`myvlm_art.gating`): DESIGN §7's invariants, and agreement with `ref_select`, a plain per-sample
   Python reading of §7 written here.
 
@@ -26,7 +26,7 @@ from myvlm_art.core import MyVLMArtError
 from myvlm_art.data import (DEFAULT_DIMENSIONS, SPLITS, TARGET_TEXT_COLUMNS, DatasetSpec, load_records, load_splits,
                             load_targets, prepare_dataset)
 from myvlm_art.prototypes import read_signals
-from myvlm_art.reasoning import JSON_CLOSE, JSON_OPEN, AliasMatcher, aliases_for, extract_json, parse_answer, parse_natural, parse_structured
+from myvlm_art.answers import JSON_CLOSE, JSON_OPEN, AliasMatcher, aliases_for, extract_json, parse_answer, parse_natural, parse_structured
 from myvlm_art.gating import GateConfig, MultiTokenConceptLayer, select_concepts
 
 N_EXAMPLES = int(os.environ.get("MYVLM_FUZZ_EXAMPLES", "500"))    # 500 per property (5x hypothesis' default; CI time); raise it for a deeper pass

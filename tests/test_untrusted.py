@@ -336,7 +336,7 @@ INJECTIONS = ["__import__('os').system('touch {m}')", "eval(\"open('{m}','w')\")
 @pytest.mark.parametrize("inj", INJECTIONS)
 def test_model_output_is_never_evaluated(inj, tmp_path, monkeypatch):
     "Code in an answer (in a JSON value, a key, a Python-literal block or prose) is a miss or a plain string; eval/exec are never called."
-    from myvlm_art.reasoning import AliasMatcher, answer_table, parse_natural, parse_structured, extract_json
+    from myvlm_art.answers import AliasMatcher, answer_table, parse_natural, parse_structured, extract_json
     marker = tmp_path/"PWNED"; code = inj.format(m=marker)
     def trap(*a, **k): raise AssertionError("eval/exec called while parsing model output")
     monkeypatch.setattr(builtins, "eval", trap); monkeypatch.setattr(builtins, "exec", trap)
