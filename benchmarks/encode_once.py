@@ -210,8 +210,8 @@ def run(quick:bool=False) -> list:
             fresh = g.score_study(cfgs[:4], warm)                                 # the cache's scores = a forward's scores
             again = g.score_study(cfgs[3:4], None)[0]
             for dim in again: assert np.array_equal(fresh[3][dim], again[dim]), f"cached scores differ for {dim}"
-            from myvlm_art import align
-            def hit_rehash(): align._DIGESTS.clear(); return g.score_study(cfgs[:1], warm)   # as before the digest memo
+            from myvlm_art import training
+            def hit_rehash(): training._DIGESTS.clear(); return g.score_study(cfgs[:1], warm)   # as before the digest memo
             t.update(interleaved({"study1": lambda: study(1), "study_hit": lambda: g.score_study(cfgs[:1], warm),
                                   "study_hit_rehash": hit_rehash, "study8": lambda: study(8)}, reps=reps))
             t.update(interleaved({"study32": lambda: study(32)}, reps=max(1, reps - 1), warmup=0))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05b_align.ipynb #0a8cdab7
 from __future__ import annotations
-import contextlib, dataclasses, functools, hashlib, json, math, os, re, shutil, sys, tempfile, time, weakref
+import dataclasses, functools, json, math, os, re, shutil, tempfile, time
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, torch
@@ -12,39 +12,44 @@ from .core import *
 from .config import caption_rules, DEFAULT_DIMENSION_LIST, CAPTION_ROLES
 from .data import ArtData
 from .vlm import VLM, padded_positions, padding_id, resolve_attention
+from .training import (train_precision, training_accelerator, train_records, step_images, gather_counts, share_of_mean,
+                                sync_gradients, frozen_digest, replaced_folder, read_checkpoint_state, load_torch_state, error_reason,
+                                check_resumable, resume_state, progress_bar, check_finite, epoch_means, chat_prompt_ids, embed_with_images)
 from .synthclip import record_field, evidence_phrases, record_image_key, train_fingerprint
 
 # %% auto #0
-__all__ = ['record_evidence', 'image_key', 'CAPTIONS', 'ALIGN_PRECISIONS', 'RESUME_FREE_FIELDS', 'align_fingerprint',
-           'CHECKPOINT_FILES', 'style_phrase', 'genre_phrase', 'check_captions', 'caption_mentions', 'stage1_caption',
-           'AlignConfig', 'train_precision', 'AlignCollate', 'align_inputs', 'align_loss', 'epoch_order', 'lr_factor',
-           'frozen_digest', 'forget_digest', 'replaced_folder', 'recover_folder', 'save_align_checkpoint',
-           'train_records', 'read_checkpoint_state', 'check_resumable', 'load_align_checkpoint', 'step_share',
-           'gather_counts', 'share_of_mean', 'sync_gradients', 'training_accelerator', 'train_projector', 'align_dir',
-           'align_is_current', 'ensure_aligned']
+__all__ = ['record_evidence', 'image_key', 'CAPTIONS', 'RESUME_FREE_FIELDS', 'align_fingerprint', 'CHECKPOINT_FILES',
+           'style_phrase', 'genre_phrase', 'check_captions', 'caption_mentions', 'stage1_caption', 'AlignConfig',
+           'AlignCollate', 'align_inputs', 'align_loss', 'lr_factor', 'save_align_checkpoint', 'load_align_checkpoint',
+           'align_dir', 'train_projector', 'align_is_current', 'ensure_aligned']
 
 # %% ../nbs/05b_align.ipynb #d606d351
-_GENRE_NOUNS = {"abstract": "abstract composition"}   # genre labels that are adjectives get a noun
-
 def _words(label) -> str:
     "A label as words: underscores and hyphens as spaces, single spaces."
     return " ".join(re.sub(r"[_\-]+", " ", str(label)).split())
 
+# %% ../nbs/05b_align.ipynb #240c4ee0
 # the same record helpers as synthclip's captions (one implementation, two callers)
 record_evidence, image_key = evidence_phrases, record_image_key
 
+# %% ../nbs/05b_align.ipynb #27c56cda
 def style_phrase(style:str) -> str:
     "How a caption names a style: the '-ist' adjective of an '-ism' label ('cubism' -> 'cubist'), else 'in the … style'."
     w = _words(style).lower()
     return w[:-3] + "ist" if w.endswith("ism") else f"in the {w} style"
+
+# %% ../nbs/05b_align.ipynb #0565db5e
+_GENRE_NOUNS = {"abstract": "abstract composition"}   # genre labels that are adjectives get a noun
 
 def genre_phrase(genre:str) -> str:
     "How a caption names a genre: the label as a noun phrase ('still_life' -> 'still life', 'abstract' -> 'abstract composition')."
     w = _words(genre).lower()
     return _GENRE_NOUNS.get(w, w)
 
+# %% ../nbs/05b_align.ipynb #ecc0e4f8
 CAPTIONS = caption_rules(DEFAULT_DIMENSION_LIST)   # (dimension, mention probability, how it is named): the default dimensions' (02b_config)
 
+# %% ../nbs/05b_align.ipynb #09813140
 def check_captions(captions, where:str="captions") -> tuple:
     "`captions` as a tuple of `(dim, p, role)` after checking each; `ConfigError` naming the entry otherwise."
     out = []
@@ -58,6 +63,7 @@ def check_captions(captions, where:str="captions") -> tuple:
     if len({d for d, _, _ in out}) != len(out): raise ConfigError(f"{where}: a dimension is named twice")
     return tuple(out)
 
+# %% ../nbs/05b_align.ipynb #14d098de
 def caption_mentions(record, # a record with `image`
                      seed:int=0, # the training seed
                      captions=CAPTIONS, # (dimension, mention probability, role) per dimension, in draw order
@@ -66,8 +72,10 @@ def caption_mentions(record, # a record with `image`
     u = np.random.default_rng([seed, image_key(record)]).random(len(captions))
     return {d: bool(u[i] < p) for i, (d, p, _) in enumerate(captions)}
 
+# %% ../nbs/05b_align.ipynb #875c52af
 def _article(phrase:str) -> str: return ("an " if phrase[:1].lower() in "aeiou" else "a ") + phrase
 
+# %% ../nbs/05b_align.ipynb #2429300a
 _LINKS = ("{head} showing {body}.", "{head} with {body}.", "{head}: {body}.")
 
 def stage1_caption(record, # a dataset record (dict or pandas row) with image, its dimensions' labels and evidence
@@ -93,7 +101,6 @@ def stage1_caption(record, # a dataset record (dict or pandas row) with image, i
     return text[0].upper() + text[1:]
 
 # %% ../nbs/05b_align.ipynb #e44c171d
-ALIGN_PRECISIONS = {"fp32": "no", "bf16": "bf16"}   # config value -> accelerate's mixed_precision
 RESUME_FREE_FIELDS = ("checkpoint_every",)         # fields a resumed run may change (they do not change the result)
 
 @dataclass
@@ -129,15 +136,6 @@ class AlignConfig:
         except ConfigError as e: raise ConfigError(f"AlignConfig.{e}") from None
         return self
 
-# %% ../nbs/05b_align.ipynb #42077c97
-def train_precision(precision:str, # a training config's precision: "auto", "fp32" or "bf16"
-                    vlm, # the model being trained (anything with a `dtype`)
-                   ) -> str:
-    "The mixed precision a training run uses: `fp32`/`bf16` as given; `auto` is the VLM's own (bf16 for a bf16 model)."
-    if precision not in PRECISIONS: raise ConfigError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
-    if precision != "auto": return precision
-    return "bf16" if vlm.dtype == torch.bfloat16 else "fp32"
-
 # %% ../nbs/05b_align.ipynb #9198c23e
 class AlignCollate:
     "Records -> a right-padded stage-1 batch: prompt (image slots expanded) + caption + end token, labels on the caption only."
@@ -146,12 +144,8 @@ class AlignCollate:
                  images_root:Path|str, # folder the records' image paths are relative to
                 ):
         self.vlm, self.cfg, self.images_root = vlm, cfg, Path(images_root)
-        tok, T = vlm.tokenizer, vlm.n_image_tokens
-        text = vlm.chat_text(cfg.prompt, image=True, system=cfg.system).replace(vlm.image_token, vlm.image_token * T)
-        bos = tok.bos_token
-        self.prompt_ids = tok(text, add_special_tokens=not (bos and text.startswith(bos))).input_ids
-        got = sum(i == vlm.image_token_id for i in self.prompt_ids)
-        if got != T: raise DataError(f"the prompt has {got} image slots after tokenisation, expected {T}")
+        self.prompt_ids = chat_prompt_ids(vlm, cfg.prompt, cfg.system)
+        tok = vlm.tokenizer
         self.eos_id = tok.eos_token_id
         if self.eos_id is None: raise ConfigError("the tokenizer has no eos token to end captions with")
         self.pad_id = padding_id(tok)
@@ -193,11 +187,7 @@ def align_inputs(vlm:VLM, # the VLM
     proj = projector if projector is not None else vlm.projector
     with torch.no_grad(): feats = vlm.connector_inputs(batch["pixels"])
     tokens = proj(feats.to(next(proj.parameters()).dtype))
-    ids, pos = batch["input_ids"].to(vlm.device), batch["image_positions"].to(vlm.device)
-    embeds = vlm.embed(ids).clone()
-    rows = torch.arange(len(ids), device=vlm.device)[:, None]
-    embeds[rows, pos] = tokens.to(embeds.dtype)
-    return embeds
+    return embed_with_images(vlm, batch["input_ids"], batch["image_positions"], tokens)
 
 # %% ../nbs/05b_align.ipynb #d02da6ff
 def align_loss(vlm:VLM, # the VLM
@@ -217,10 +207,6 @@ def align_loss(vlm:VLM, # the VLM
     return torch.nn.functional.cross_entropy(logits, target[sel])
 
 # %% ../nbs/05b_align.ipynb #da60f442
-def epoch_order(n:int, seed:int, epoch:int) -> np.ndarray:
-    "The data order of `epoch`: a permutation of `range(n)` from `(seed, epoch)`."
-    return np.random.default_rng([seed, epoch]).permutation(n)
-
 def lr_factor(step:int, # 0-based optimizer step
               total:int, # steps in the run
               warm:int, # warm-up steps
@@ -229,67 +215,16 @@ def lr_factor(step:int, # 0-based optimizer step
     if step < warm: return (step + 1) / warm
     return max(0.0, (total - step) / max(1, total - warm))
 
+# %% ../nbs/05b_align.ipynb #44db6002
 align_fingerprint = train_fingerprint   # what stage 1 trains on is what synthclip trained on: the train split
 
-_DIGESTS = weakref.WeakKeyDictionary()     # {model: {include_projector: (parameter state, digest)}}: the last digest of each VLM
-
-def _parameter_state(vlm:VLM) -> tuple:
-    "Each parameter's identity, storage, version counter (bumped by every in-place change), dtype, shape and device."
-    return (getattr(vlm, "pool", 1),) + tuple((n, id(p), p.data_ptr(), p._version, p.dtype, tuple(p.shape), p.device)
-                                             for n, p in vlm.model.named_parameters())
-
-def frozen_digest(vlm:VLM, include_projector:bool=False,
-                  fresh:bool=False, # hash every byte even when no parameter changed since the last digest
-                 ) -> str:
-    "SHA-256 of the bytes of every VLM parameter except the projector's (vision tower, LM, lm_head), or of all of them."
-    state = _parameter_state(vlm)
-    memo = _DIGESTS.setdefault(vlm.model, {})
-    if not fresh and include_projector in memo and memo[include_projector][0] == state: return memo[include_projector][1]
-    own = set() if include_projector else {id(p) for p in vlm.projector.parameters()}
-    h = hashlib.sha256()
-    for name, p in vlm.model.named_parameters():
-        if id(p) in own: continue
-        h.update(name.encode()); h.update(p.detach().cpu().contiguous().view(torch.uint8).numpy())
-    if getattr(vlm, "pool", 1) > 1: h.update(f"pool{vlm.pool}".encode())     # pooled image tokens: another VLM for every cache
-    memo[include_projector] = (state, h.hexdigest())
-    return memo[include_projector][1]
-
-# %% ../nbs/05b_align.ipynb #6b21959d
-def forget_digest(vlm:VLM) -> VLM:
-    "Drop the memoised digests of `vlm`, after a weight change made through `.data` (e.g. a LoRA merge)."
-    _DIGESTS.pop(vlm.model, None)
-    return vlm
-
 # %% ../nbs/05b_align.ipynb #a6017789
-CHECKPOINT_FILES = ("projector.safetensors", "optimizer.pt", "scheduler.pt", "state.json")
-
 def _result_config(cfg:AlignConfig) -> dict:
     "The config fields that decide the result (everything but `RESUME_FREE_FIELDS`)."
     return {k: v for k, v in config_to_dict(cfg).items() if k not in RESUME_FREE_FIELDS}
 
-@contextlib.contextmanager
-def replaced_folder(folder:Path|str): # the folder to (re)write
-    "Yield a temporary folder beside `folder`; on success it replaces `folder` in two renames, so a kill leaves the old or the new one."
-    folder = Path(folder); folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-    old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-    try:
-        yield tmp
-        if folder.exists(): os.replace(folder, old)
-        os.replace(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True); shutil.rmtree(old, ignore_errors=True)
-
-def recover_folder(folder:Path|str) -> Path|None:
-    "Undo what a kill inside `replaced_folder` left: bring `folder` back from its `.old-*` copy when it is missing; drop leftovers."
-    folder = Path(folder)
-    olds = sorted(folder.parent.glob(f".{folder.name}.old-*"), key=lambda p: p.stat().st_mtime) if folder.parent.is_dir() else []
-    if not folder.exists() and olds:
-        os.replace(olds.pop(), folder)                 # killed between the two renames: the old folder is the last complete one
-        logger.warning(f"{folder}: restored from the copy a killed run left")
-    for p in olds + (list(folder.parent.glob(f".{folder.name}.tmp-*")) if folder.parent.is_dir() else []):
-        shutil.rmtree(p, ignore_errors=True)
-    return folder if folder.exists() else None
+# %% ../nbs/05b_align.ipynb #661cc57a
+CHECKPOINT_FILES = ("projector.safetensors", "optimizer.pt", "scheduler.pt", "state.json")
 
 def save_align_checkpoint(folder:Path|str, # the checkpoint folder (replaced atomically)
                           vlm:VLM, optimizer, scheduler, # what to save
@@ -302,51 +237,7 @@ def save_align_checkpoint(folder:Path|str, # the checkpoint folder (replaced ato
         write_json_atomic(tmp/"state.json", state)
     return Path(folder)
 
-def train_records(data:ArtData) -> list:
-    "The train split's records, sorted by image (the order every epoch permutes); `DataError` if empty."
-    records = data.split("train").sort_values("image").to_dict("records")
-    if not records: raise DataError(f"{data.spec.name}: the train split is empty")
-    return records
-
-def _why(e:Exception) -> str:
-    "One short line saying why a load failed (for `torch.load`'s long messages, the unpickler's own reason)."
-    msg = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
-    m = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\. |\n|$)", msg, re.S)
-    line = m.group(1) if m else (msg.strip().splitlines() or [""])[0]
-    return f"{type(e).__name__}: {line.strip()[:160]}"
-
-def _torch_state(path:Path) -> dict:
-    "A state dict saved with `torch.save`, read with `weights_only=True`; `CheckpointError` naming the file otherwise."
-    if not path.is_file(): raise CheckpointError(f"{path}: checkpoint file missing")
-    try: obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e: raise CheckpointError(f"{path}: unreadable with weights_only=True ({_why(e)})") from None
-    if not isinstance(obj, dict): raise CheckpointError(f"{path}: expected a state dict, got {type(obj).__name__}")
-    return obj
-
-def read_checkpoint_state(folder:Path|str) -> dict:
-    "The `state.json` of a checkpoint folder; `CheckpointError` naming the file if missing or unreadable."
-    p = Path(folder)/"state.json"
-    if not p.is_file(): raise CheckpointError(f"{p}: checkpoint file missing")
-    try: st = json.loads(p.read_text())
-    except (OSError, ValueError) as e: raise CheckpointError(f"{p}: unreadable checkpoint state ({type(e).__name__})") from None
-    if not isinstance(st, dict) or not isinstance(st.get("step"), int): raise CheckpointError(f"{p}: not a stage-1 checkpoint state (no step)")
-    return st
-
-def check_resumable(state:dict, # a checkpoint's state.json
-                    want:dict, # what this run has: `config` (result fields), `data_fingerprint`, `vision_fingerprint`, `lm_fingerprint`
-                    where:Path|str, # the state file (for messages)
-                   ):
-    "Refuse, in one line, a checkpoint made with another config, other data or other model parts."
-    got_cfg, want_cfg = state.get("config") or {}, want["config"]
-    diff = [k for k in want_cfg if got_cfg.get(k, "<missing>") != want_cfg[k]]
-    if diff:
-        k = diff[0]
-        raise CheckpointError(f"{where}: checkpoint was made with a different config ({k}={got_cfg.get(k, '<missing>')!r}, this run has "
-                              f"{want_cfg[k]!r}); pass resume=False to start again")
-    for k, what in (("data_fingerprint", "training data"), ("vision_fingerprint", "vision tower"), ("lm_fingerprint", "language model")):
-        if state.get(k) != want[k]:
-            raise CheckpointError(f"{where}: checkpoint was made for other {what} ({k}={state.get(k)!r}, this run has {want[k]!r}); pass resume=False to start again")
-
+# %% ../nbs/05b_align.ipynb #0966c48b
 def load_align_checkpoint(folder:Path|str, # a folder written by `save_align_checkpoint`
                           vlm:VLM, optimizer, scheduler, # what to restore
                           want:dict, # see `check_resumable`
@@ -355,76 +246,20 @@ def load_align_checkpoint(folder:Path|str, # a folder written by `save_align_che
     folder = Path(folder)
     st = read_checkpoint_state(folder)
     check_resumable(st, want, folder/"state.json")
-    opt_sd, sch_sd = _torch_state(folder/"optimizer.pt"), _torch_state(folder/"scheduler.pt")
+    opt_sd, sch_sd = load_torch_state(folder/"optimizer.pt"), load_torch_state(folder/"scheduler.pt")
     vlm.load_projector(folder/"projector.safetensors")    # checks file, shapes and fingerprints before copying
     for name, obj, sd in (("optimizer.pt", optimizer, opt_sd), ("scheduler.pt", scheduler, sch_sd)):
         try: obj.load_state_dict(sd)
         except (KeyError, ValueError, RuntimeError, TypeError, IndexError) as e:
-            raise CheckpointError(f"{folder/name}: does not fit this {name[:-3]} ({_why(e)})") from None
+            raise CheckpointError(f"{folder/name}: does not fit this {name[:-3]} ({error_reason(e)})") from None
     return st
 
-# %% ../nbs/05b_align.ipynb #6667eeb5
-def step_share(idx:np.ndarray, # the step's images (indices into the records, in the data order)
-               rank:int, # this process (`accel.process_index`)
-               world:int, # the number of processes (`accel.num_processes`)
-              ) -> tuple[np.ndarray, bool]:
-    "`(indices, active)`: this process's images of one step, every `world`-th from `rank`; a process left without one gets the step's first image and `active=False` (to weigh 0)."
-    idx = np.asarray(idx); mine = idx[rank::world]
-    return (mine, True) if len(mine) else (idx[:1], False)
-
-# %% ../nbs/05b_align.ipynb #f8a4df04
-def gather_counts(accel, # the run's `Accelerator`
-                  *counts:float, # this process's numbers
-                 ) -> np.ndarray:
-    "`[processes, len(counts)]` float64: every process's numbers, in process order (one all-gather; none on one process)."
-    row = torch.tensor([[float(c) for c in counts]], dtype=torch.float64, device=accel.device)
-    return (accel.gather(row) if accel.num_processes > 1 else row).cpu().numpy()
-
-def share_of_mean(loss:torch.Tensor, # this process's mean over its own units (labelled tokens, loss weight, penalty rows)
-                  counts:np.ndarray, # every process's units (a `gather_counts` column)
-                  rank:int, # this process
-                 ) -> torch.Tensor:
-    "This process's part of the mean over every process's units, `loss · count / Σ count` (0 without units): summed over the processes, it is the mean."
-    total = float(np.sum(counts))
-    return loss * (float(counts[rank]) / total if total > 0 else 0.0)
-
-def sync_gradients(accel, # the run's `Accelerator`
-                   params, # the trained parameters: the same ones, in the same order, on every process
-                  ) -> None:
-    "Sum every process's gradients of `params` in place (one flat fp32 all-reduce); a gradient stays None only where no process has one. Nothing on one process."
-    if accel.num_processes == 1: return
-    params = list(params)
-    has = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=accel.device)
-    flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).detach().reshape(-1).to(accel.device, torch.float32)
-                      for p in params] + [has])
-    flat = accel.reduce(flat, "sum")
-    grads, seen = flat[:-len(params)], flat[-len(params):].tolist()
-    at = 0
-    for p, s in zip(params, seen):
-        g = grads[at:at + p.numel()].view_as(p).to(p.dtype); at += p.numel()
-        p.grad = g if s > 0 else None
+# %% ../nbs/05b_align.ipynb #28667be4
+def align_dir(paths:Paths|None=None) -> Path:
+    "Where the default stage-1 projector lives: `data/models/align/`."
+    return (paths or Paths.default()).data/"models"/"align"
 
 # %% ../nbs/05b_align.ipynb #69850deb
-def training_accelerator(precision:str):
-    "An `accelerate.Accelerator` with the mixed precision of `precision`, resetting a single process's state if it had another."
-    from accelerate import Accelerator
-    from accelerate.state import AcceleratorState, PartialState
-    mp = ALIGN_PRECISIONS[precision]
-    try: return Accelerator(mixed_precision=mp)
-    except ValueError:
-        if PartialState().num_processes > 1:
-            raise ConfigError(f"accelerate is already set up with another mixed precision; launch with --mixed_precision {mp}") from None
-        AcceleratorState._reset_state(True)
-        return Accelerator(mixed_precision=mp)
-
-def _progress(total:int, done:int, enabled:bool):
-    from tqdm.auto import tqdm
-    return tqdm(total=total, initial=done, desc="stage-1 alignment", leave=False, disable=not enabled,
-                mininterval=0.5 if sys.stderr.isatty() else 15)
-
-def _epoch_means(losses:list, steps_per_epoch:int) -> list:
-    return [float(np.mean(losses[i:i + steps_per_epoch])) for i in range(0, len(losses), steps_per_epoch)]
-
 def train_projector(vlm:VLM, # the VLM whose projector is trained (in place); tower and LM stay frozen
                     data:ArtData, # the corpus; only its train split is used
                     cfg:AlignConfig|None=None, # the recipe
@@ -457,15 +292,8 @@ def train_projector(vlm:VLM, # the VLM whose projector is trained (in place); to
     state = {"step": 0, "epoch": 0, "seed": cfg.seed, "losses": [], "step_seconds": [], "seconds": 0.0, "n_cut": 0, "resumed_from": []}
     p_model = p_opt = None
     try:
-        if accel.is_main_process: recover_folder(ckpt)
-        accel.wait_for_everyone()                                            # nobody looks before the main process has recovered
-        if ckpt.exists() and resume:
-            state = load_align_checkpoint(ckpt, vlm, opt, sched, want)
-            state["resumed_from"] = state.get("resumed_from", []) + [state["step"]]
-            logger.info(f"stage-1 alignment: resuming {ckpt} at step {state['step']} of {total}")
-        elif ckpt.exists() and accel.is_main_process:
-            shutil.rmtree(ckpt)
-        p_model, p_opt = accel.prepare_model(proj, evaluation_mode=True), accel.prepare_optimizer(opt)   # no DDP: see "Several processes"
+        state = resume_state(accel, ckpt, resume, lambda f: load_align_checkpoint(f, vlm, opt, sched, want), state, "stage-1 alignment", total)
+        p_model, p_opt = accel.prepare_model(proj, evaluation_mode=True), accel.prepare_optimizer(opt)   # no DDP: see 05a_training, "Several processes"
         multi, rank, world = accel.num_processes > 1, accel.process_index, accel.num_processes
         collate = AlignCollate(vlm, cfg, data.spec.images_root)
         t0, done = time.time(), state["step"]
@@ -479,19 +307,17 @@ def train_projector(vlm:VLM, # the VLM whose projector is trained (in place); to
             accel.wait_for_everyone()
             if accel.is_main_process: save_align_checkpoint(ckpt, vlm, opt, sched, snapshot())
 
-        bar = _progress(total, done, progress and accel.is_main_process)   # one bar, the main process's
+        bar = progress_bar(total, done, progress and accel.is_main_process, "stage-1 alignment")   # one bar, the main process's
         train_attn = resolve_attention(cfg.attention, accel.device)
         with vlm.attention(train_attn):
             while done < stop:
-                epoch, b = divmod(done, spe)
-                idx, active = step_share(epoch_order(n, cfg.seed, epoch)[b * bs:(b + 1) * bs], rank, world)
+                epoch, idx, active = step_images(done, n, bs, cfg.seed, rank, world)
                 t_step = time.time()
                 batch = collate([records[i] for i in idx])
                 with accel.autocast():
                     emb = align_inputs(vlm, batch, p_model)
                     loss = align_loss(vlm, emb, batch["attention_mask"], batch["labels"], tail=cfg.tail_loss)
-                if not torch.isfinite(loss):
-                    raise ConfigError(f"stage-1 alignment: non-finite loss at step {done} (lr {cfg.lr}, precision {cfg.precision}); lower lr or use fp32")
+                check_finite(loss, "stage-1 alignment", done, cfg)
                 part, n_cut = loss, batch["n_cut"]
                 if multi:                                                    # this process's part of the step's mean over tokens
                     c = gather_counts(accel, int((batch["labels"][:, 1:] != -100).sum()) * active, n_cut * active)
@@ -509,7 +335,7 @@ def train_projector(vlm:VLM, # the VLM whose projector is trained (in place); to
         if frozen_digest(vlm, fresh=True) != before: raise RuntimeError("stage-1 alignment changed the vision tower or the language model")
         if done < total: return snapshot()
         rec = {**snapshot(), "config": config_to_dict(cfg), "epoch": cfg.epochs, "steps_per_epoch": spe, "train_images": n,
-               "epoch_loss": _epoch_means(state["losses"], spe), "final_loss": float(np.mean(state["losses"][-max(1, spe // 4):])),
+               "epoch_loss": epoch_means(state["losses"], spe), "final_loss": float(np.mean(state["losses"][-max(1, spe // 4):])),
                "caption_cut_share": state["n_cut"] / (n * cfg.epochs), "dataset": data.spec.name, "vlm": dict(vlm.info),
                "precision": cfg.precision, "device": str(accel.device), "processes": accel.num_processes, "attention": train_attn}
         rec.pop("checkpoint_every", None)
@@ -529,10 +355,6 @@ def train_projector(vlm:VLM, # the VLM whose projector is trained (in place); to
         proj.requires_grad_(False).to(proj_dtype)
         accel.free_memory()
 
-def align_dir(paths:Paths|None=None) -> Path:
-    "Where the default stage-1 projector lives: `data/models/align/`."
-    return (paths or Paths.default()).data/"models"/"align"
-
 # %% ../nbs/05b_align.ipynb #b1b3d37d
 def align_is_current(out_dir:Path|str, # an alignment folder
                      vlm:VLM, # the VLM it must fit
@@ -547,6 +369,7 @@ def align_is_current(out_dir:Path|str, # an alignment folder
     return (rec.get("config") == config_to_dict(cfg) and rec.get("data_fingerprint") == fingerprint and rec.get("step") == rec.get("total_steps")
             and rec.get("vision_fingerprint") == vlm.info["vision_fingerprint"] and rec.get("lm_fingerprint") == vlm.info["lm_fingerprint"])
 
+# %% ../nbs/05b_align.ipynb #8c79367d
 def ensure_aligned(vlm:VLM, # the VLM to give a stage-1 projector (loaded in place)
                    data:ArtData, # the corpus (its train split trains)
                    cfg:AlignConfig|None=None, # the recipe

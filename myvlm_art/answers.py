@@ -13,8 +13,8 @@ from .vlm import padding_id
 
 # %% auto #0
 __all__ = ['PERSON_DIMS', 'DECODING', 'DECODINGS', 'aliases_for', 'AliasMatcher', 'extract_json', 'parse_structured',
-           'parse_natural', 'parse_answer', 'name_hint', 'integrated_inputs', 'answers_key', 'generate_answers',
-           'gate_names', 'answer_table', 'structured_schema', 'json_grammar', 'JsonConstraint', 'PROMPTS',
+           'parse_natural', 'parse_answer', 'name_hint', 'integrated_inputs', 'gate_names', 'answers_key',
+           'generate_answers', 'answer_table', 'structured_schema', 'json_grammar', 'JsonConstraint', 'PROMPTS',
            'PROMPT_KINDS', 'EVAL_KINDS', 'JSON_OPEN', 'JSON_CLOSE', 'DEFAULT_DIMENSIONS', 'prompt_for', 'prefill_for']
 
 # %% ../nbs/09_answers.ipynb #5f4ab94c
@@ -28,6 +28,7 @@ def _variants(s:str) -> set:
     out |= {v.replace("color", "colour") for v in out} | {v.replace("colour", "color") for v in out}
     return out
 
+# %% ../nbs/09_answers.ipynb #e162b939
 PERSON_DIMS = ("artist",)   # dimensions whose concepts are people: a surname alone names one
 
 def aliases_for(dim:str, # the dimension ("artist", "style", "genre", …)
@@ -46,6 +47,7 @@ def aliases_for(dim:str, # the dimension ("artist", "style", "genre", …)
             if b.endswith("abstraction"): out.add(b[:-len("abstraction")] + "abstract")
     return sorted((a for a in out if a.strip()), key=lambda a: (-len(a), a))
 
+# %% ../nbs/09_answers.ipynb #133aaccd
 class AliasMatcher:
     "Find the concepts a text names, per dimension."
     def __init__(self, vocab:dict, # {dim: [concept names]}
@@ -109,6 +111,7 @@ def extract_json(text:str) -> dict|None:
     except (json.JSONDecodeError, RecursionError, ValueError): return None
     return obj if isinstance(obj, dict) else None
 
+# %% ../nbs/09_answers.ipynb #a4f99801
 def parse_structured(text:str, matcher:AliasMatcher) -> dict:
     "`{dim: concept or None}` from a structured answer; malformed or partial JSON is a miss."
     obj = extract_json(text); out = {d: None for d in matcher.vocab}
@@ -118,10 +121,12 @@ def parse_structured(text:str, matcher:AliasMatcher) -> dict:
         out[d] = matcher.value(d, v) if isinstance(v, str) else None
     return out
 
+# %% ../nbs/09_answers.ipynb #f9e0caa5
 def parse_natural(text:str, matcher:AliasMatcher) -> dict:
     "`{dim: concept or None}` from prose: the first concept named per dimension."
     return matcher.first(text)
 
+# %% ../nbs/09_answers.ipynb #85632b75
 def parse_answer(text:str, kind:str, matcher:AliasMatcher) -> dict:
     "Parse an answer given under prompt `kind`."
     prompt_for(kind)
@@ -137,8 +142,8 @@ def name_hint(names:list, # the `(dim, name)` concepts the gate activates for on
 
 # %% ../nbs/09_answers.ipynb #94c3b57a
 DECODING = {"repetition_penalty": 1.2}   # greedy; the same for every system and prompt
-DECODINGS = ("free", "json")              # plain greedy, or greedy under the structured prompt's JSON schema (`JsonConstraint` below)
 
+# %% ../nbs/09_answers.ipynb #095f1841
 def integrated_inputs(vlm, # the VLM
                       prompts:list, # one user text per row
                       images, # one image per row (paths, PIL images or pixels)
@@ -158,9 +163,20 @@ def integrated_inputs(vlm, # the VLM
                                                      x["attention_mask"], x["image_positions"], signals, fill={"input_ids": pad})
     return {**x, **seq, "attention_mask": mask, "concept_positions": positions, "gate": gate}
 
+# %% ../nbs/09_answers.ipynb #dd4548cc
+def gate_names(layer, # the gate
+               signals, # [n_images, N] signals
+              ) -> list[list[tuple[str, str]]]:
+    "Per image, the `(dim, name)` concepts the gate activates (what coverage is measured against)."
+    from myvlm_art.gating import select_concepts
+    sel = select_concepts(layer.weighted_signals(torch.as_tensor(np.asarray(signals, dtype=np.float32))), layer.concepts, layer.cfg)
+    idx = layer.index
+    return [[idx[c] for c in row if c >= 0] for row in sel.concept_ids.tolist()]
+
+# %% ../nbs/09_answers.ipynb #fae566c9
 def answers_key(vlm, images:list, kind:str, batch_size:int, max_new_tokens:int, layer=None, signals=None, dims=DEFAULT_DIMENSIONS, hints=None, decoding:str="free") -> str:
     "The cache key of one run of `generate_answers`: a hash of everything that decides its answers."
-    from myvlm_art.align import frozen_digest
+    from myvlm_art.training import frozen_digest
     parts = {"vlm": frozen_digest(vlm, include_projector=True), "dtype": str(vlm.dtype), "attention": vlm.attn_implementation, "kind": kind, "prompt": prompt_for(kind, dims),
              "prefill": prefill_for(kind, dims), "decoding": DECODING, "batch_size": batch_size, "max_new_tokens": max_new_tokens,
              "images": [sha256_file(p) if isinstance(p, (str, Path)) else sha256_bytes(np.asarray(p).tobytes()) for p in images]}
@@ -172,6 +188,9 @@ def answers_key(vlm, images:list, kind:str, batch_size:int, max_new_tokens:int, 
         import importlib.metadata
         parts["constraint"] = {"decoding": decoding, "schema": structured_schema(dims), "closing": "budget: the way out as one text, no margin", "xgrammar": importlib.metadata.version("xgrammar")}
     return config_hash(parts, 24)
+
+# %% ../nbs/09_answers.ipynb #e2e9ade2
+DECODINGS = ("free", "json")              # plain greedy, or greedy under the structured prompt's JSON schema (`JsonConstraint` below)
 
 def generate_answers(vlm, # a `myvlm_art.vlm.VLM`
                      images:list, # image paths or PIL images
@@ -214,15 +233,7 @@ def generate_answers(vlm, # a `myvlm_art.vlm.VLM`
     if hit is not None: write_json_atomic(hit, out)
     return out
 
-def gate_names(layer, # the gate
-               signals, # [n_images, N] signals
-              ) -> list[list[tuple[str, str]]]:
-    "Per image, the `(dim, name)` concepts the gate activates (what coverage is measured against)."
-    from myvlm_art.gating import select_concepts
-    sel = select_concepts(layer.weighted_signals(torch.as_tensor(np.asarray(signals, dtype=np.float32))), layer.concepts, layer.cfg)
-    idx = layer.index
-    return [[idx[c] for c in row if c >= 0] for row in sel.concept_ids.tolist()]
-
+# %% ../nbs/09_answers.ipynb #c29ac328
 def answer_table(answers:list, # one answer per image
                  images:list, # the images' dataset paths (for the table)
                  kind:str, # the prompt kind the answers were given to
@@ -245,9 +256,8 @@ def structured_schema(dims=DEFAULT_DIMENSIONS, # the dimensions the structured p
 
 # %% ../nbs/09_answers.ipynb #7e390109
 import weakref
-from transformers import LogitsProcessor
+
 _GRAMMARS = weakref.WeakKeyDictionary()       # tokenizer -> {(vocab size, schema, markers): compiled grammar}
-_ESCAPES = weakref.WeakKeyDictionary()        # tokenizer -> ids of the tokens that contain a backslash (a JSON escape)
 
 def json_grammar(tokenizer, # the VLM's tokenizer
                  vocab_size:int, # the size of the model's logits (may exceed the tokenizer's)
@@ -263,6 +273,11 @@ def json_grammar(tokenizer, # the VLM's tokenizer
         g = xgr.Grammar.concat(xgr.Grammar.from_ebnf(f"root ::= {json.dumps(JSON_OPEN)}"), obj, xgr.Grammar.from_ebnf(f"root ::= {json.dumps(JSON_CLOSE)}"))
         per[key] = xgr.GrammarCompiler(info, max_threads=1).compile_grammar(g)
     return per[key]
+
+# %% ../nbs/09_answers.ipynb #896a19f9
+from transformers import LogitsProcessor
+
+_ESCAPES = weakref.WeakKeyDictionary()        # tokenizer -> ids of the tokens that contain a backslash (a JSON escape)
 
 class JsonConstraint(LogitsProcessor):
     "Greedy decoding under the structured answer's JSON schema, closed within the token budget (one `generate` call)."

@@ -46,6 +46,7 @@ def code_root() -> Path:
     here = Path(myvlm_art.__file__).resolve().parent.parent
     return here if (here/"nbs"/"experiments").is_dir() else project_root()
 
+# %% ../nbs/90_cli.ipynb #3d53b897
 def corpus_is_current(cfg:SynthArtConfig, paths:Paths) -> bool:
     "True when the corpus on disk was generated with exactly `cfg` and its files are all there."
     spec = DatasetSpec.named(cfg.name, paths); prov = provenance_path(spec.json_path)
@@ -54,6 +55,7 @@ def corpus_is_current(cfg:SynthArtConfig, paths:Paths) -> bool:
     except json.JSONDecodeError: return False
     return made.get("config") == config_to_dict(cfg) and made.get("generator") == generator_hash()
 
+# %% ../nbs/90_cli.ipynb #063ff506
 def stage_synthart(cfg:SynthArtConfig, paths:Paths, force:bool=False):
     "Generate SynthArt unless the corpus on disk was made with the same config."
     if not force and corpus_is_current(cfg, paths): return "cached"
@@ -61,6 +63,7 @@ def stage_synthart(cfg:SynthArtConfig, paths:Paths, force:bool=False):
     print(f"SynthArt: {len(data.records)} images, " + ", ".join(f"{len(v)} {d}s" for d, v in data.vocab.items()) + f" -> {data.spec.json_path}")
     return data
 
+# %% ../nbs/90_cli.ipynb #111fbcfc
 def run_experiment(name:str, # notebook stem under nbs/experiments/ (or under `folder`)
                    paths:Paths, # the project (its root is passed to the notebook as `root`)
                    folder:Path|None=None, # where the notebook is (default: the checkout's nbs/experiments/)
@@ -94,6 +97,7 @@ def content_digest(f:Path|str) -> str:
             return sha256_bytes(json.dumps(kept, sort_keys=True).encode())
     return sha256_file(f)
 
+# %% ../nbs/90_cli.ipynb #eb8e7f0d
 def artefact_digest(*items) -> str:
     "SHA-256 (16 hex) of files and folders (recursively; provenance sidecars, hidden entries and checkpoints skipped)."
     h = hashlib.sha256()
@@ -107,6 +111,7 @@ def artefact_digest(*items) -> str:
             h.update(str(rel).encode()); h.update(content_digest(f).encode())
     return h.hexdigest()[:16]
 
+# %% ../nbs/90_cli.ipynb #ef722327
 def code_digest() -> str:
     "The package's source and the tracked packages' versions: a change reruns the experiment notebooks."
     h = hashlib.sha256()
@@ -114,6 +119,7 @@ def code_digest() -> str:
     h.update(json.dumps(package_versions(), sort_keys=True).encode())
     return h.hexdigest()[:16]
 
+# %% ../nbs/90_cli.ipynb #ef188b3d
 def cached_stage(paths:Paths, # the project (records under data/cache/stages/)
                  name:str, # the stage's name
                  key:dict, # everything the stage's result depends on
@@ -133,12 +139,14 @@ def cached_stage(paths:Paths, # the project (records under data/cache/stages/)
 
 # %% ../nbs/90_cli.ipynb #2242eedf
 STUDY_FIELDS = ("encoder", "dims", "dims_reversed", "encoder_precision")   # what a study spec may say in braces
-_FIELD_RE = re.compile(r"\{(" + "|".join(STUDY_FIELDS) + r")\}")
 
 def study_fields(study:StudyConfig, precision:str="fp32") -> dict:
     "The values of `STUDY_FIELDS` for a study run in `precision` (the encoder's: synthclip trains in it, the others encode in fp32)."
     return {"encoder": study.encoder, "dims": ",".join(study.dims), "dims_reversed": ",".join(reversed(study.dims)),
             "encoder_precision": precision if study.encoder == "synthclip" else "fp32"}
+
+# %% ../nbs/90_cli.ipynb #a63c65fb
+_FIELD_RE = re.compile(r"\{(" + "|".join(STUDY_FIELDS) + r")\}")
 
 def fill_study_fields(v, study:StudyConfig, precision:str="fp32"):
     "A spec value with `{encoder}`, `{dims}`, `{dims_reversed}` and `{encoder_precision}` replaced (lists and mappings recursively)."
@@ -148,6 +156,7 @@ def fill_study_fields(v, study:StudyConfig, precision:str="fp32"):
     if isinstance(v, dict): return {k: fill_study_fields(x, study, precision) for k, x in v.items()}
     return v
 
+# %% ../nbs/90_cli.ipynb #7cc1e842
 def find_studies(folder:Path|str) -> list:
     "Every `*.yaml` study spec in `folder`, in report order (`report.order`, then name); `ConfigError` for a bad spec."
     from myvlm_art.runner import load_study
@@ -158,10 +167,12 @@ def find_studies(folder:Path|str) -> list:
     if len(set(names)) != len(names): raise ConfigError(f"studies: {folder} has two specs named {next(n for n in names if names.count(n) > 1)!r}")
     return sorted(specs, key=lambda s: (s.report.get("order", 1e9), s.name))
 
+# %% ../nbs/90_cli.ipynb #2aa8bcd6
 def study_notebooks(spec, folder:Path) -> Path:
     "The folder of a study's notebook: beside its spec when it is there, else the checkout's nbs/experiments/."
     return folder if (folder/f"{spec.notebook}.ipynb").is_file() else code_root()/"nbs"/"experiments"
 
+# %% ../nbs/90_cli.ipynb #92e4ce56
 def stage_study(paths:Paths, spec, base:dict, salt:str, max_runs:int|None=None, workers:int=1, force:bool=False,
                 threads:int|None=1, study:StudyConfig|None=None, context:dict|None=None, folder:Path|None=None,
                 executor:str="pool", # "pool" (this machine), "slurm" or "local" (a submitit job per run; see 11_runner)
@@ -258,6 +269,7 @@ class Run:
         names = [s.encoder, "effnet-lite0", "magenta-style"] + (["synthclip"] if needs_synthclip(self) else [])
         return ",".join(dict.fromkeys(names))
 
+# %% ../nbs/90_cli.ipynb #417616d0
 def needs_synthclip(run:Run) -> bool:
     "synthclip is trained when the embedded VLM (its vision tower) or the heads use it."
     return run.study.embedded or run.study.encoder == "synthclip"
@@ -273,6 +285,7 @@ def make_dataset(run:Run):
     data = study_data(run.study, run.paths, run.project)
     print(f"{run.study.dataset}: {len(data.records)} records, " + ", ".join(f"{len(v)} {d}s" for d, v in data.vocab.items()))
 
+# %% ../nbs/90_cli.ipynb #9d55a76b
 def make_probe(run:Run):
     "The sample figure and the learnability probe of the corpus."
     from myvlm_art.system import study_data
@@ -286,6 +299,7 @@ def make_probe(run:Run):
     write_text_atomic(out, pr.to_csv(index=False, lineterminator="\n")); write_provenance(out, cfg, probe="logreg on 16x16 pixels + colour histograms", precision="fp64")
     print(pr.to_string(index=False))
 
+# %% ../nbs/90_cli.ipynb #7b67f841
 def make_synthclip(run:Run):
     "Train (or reuse) the project's synthclip image tower on the corpus' train split."
     from myvlm_art.synthclip import SynthClipConfig, ensure_synthclip, synthclip_is_current, synthclip_dir, train_fingerprint
@@ -295,6 +309,7 @@ def make_synthclip(run:Run):
     if synthclip_is_current(synthclip_dir(run.paths), sc, train_fingerprint(data)): return "cached"
     ensure_synthclip(data, sc, run.paths)
 
+# %% ../nbs/90_cli.ipynb #c108bc83
 def make_align(run:Run):
     "Stage-1 alignment of the embedded VLM's projector on captions from the dataset's own labels and evidence (or reuse a current one)."
     from myvlm_art.align import AlignConfig, ensure_aligned, align_is_current, align_dir, align_fingerprint
@@ -305,11 +320,13 @@ def make_align(run:Run):
     if align_is_current(align_dir(run.paths), vlm, acfg, align_fingerprint(data)): return "cached"
     ensure_aligned(vlm, data, acfg, run.paths)
 
+# %% ../nbs/90_cli.ipynb #3f2ae0ff
 def run_instruct(run:Run):
     "The run's stage-2 recipe (`study_instruct` of the preset's pool), or None where the study has no stage 2."
     from myvlm_art.system import study_instruct
     return study_instruct(run.study, run.preset.instruct_pool, run.preset.instruct_epochs, run.precision)
 
+# %% ../nbs/90_cli.ipynb #936302af
 def make_instruct(run:Run):
     "Stage 2 of the embedded base VLM: visual instruction tuning on the pretraining pool (or reuse a current one)."
     from myvlm_art.system import study_data, base_vlm
@@ -317,12 +334,14 @@ def make_instruct(run:Run):
     vlm = base_vlm(run.study, run.paths, data, run.precision, run.preset.align_epochs, run_instruct(run))
     print(f"base VLM: stage 2 {vlm.info.get('stage2')}")
 
+# %% ../nbs/90_cli.ipynb #c7542c5d
 def make_concepts(run:Run):
     "Concept training, Stage A then B (or reuse current values)."
     from myvlm_art.system import integrated_system
     s = integrated_system(run.paths, train_config(run), run.preset.align_epochs, study=run.study, project=run.project, instruct=run_instruct(run))
     return "cached" if not s.trained else None
 
+# %% ../nbs/90_cli.ipynb #9a6463db
 def train_config(run:Run):
     "The main concept-training recipe of a run."
     from myvlm_art.trainer import ConceptTrainConfig
@@ -340,6 +359,7 @@ class Stage:
     produces: str = ""           # the name later stages read the digest of its outputs under
     when: str = ""               # "": always; "synthclip": when synthclip is needed; "embedded": with the embedded VLM only; "instruct": when the study has a stage 2
 
+# %% ../nbs/90_cli.ipynb #f3562f1f
 STAGE_FUNCTIONS = {"dataset": make_dataset, "probe": make_probe, "synthclip": make_synthclip, "align": make_align, "instruct": make_instruct,
                    "concepts": make_concepts}
 
@@ -356,16 +376,19 @@ PIPELINE = (
 )
 UPSTREAM = ("corpus", "synthclip", "heads", "align", "instruct", "concepts")   # what every study reads
 
+# %% ../nbs/90_cli.ipynb #0c369124
 def stage_applies(stage:Stage, run:Run) -> bool:
     "Whether a stage runs for this study (a llava-hf VLM skips stage 1; synthclip only when something uses it)."
     if stage.when == "instruct": return run_instruct(run) is not None
     return {"": True, "synthclip": needs_synthclip(run), "embedded": run.study.embedded}[stage.when]
 
+# %% ../nbs/90_cli.ipynb #f81608a2
 def stage_outputs(stage:Stage, run:Run) -> list:
     "The stage's outputs as paths (a real dataset's split lives with the dataset)."
     if stage.make == "dataset": return [run.spec.json_path, run.spec.splits_path]
     return [run.paths.root/w.format(dataset=run.spec.name) for w in stage.writes]
 
+# %% ../nbs/90_cli.ipynb #0e1927fe
 def run_stage(stage:Stage, run:Run, tm:StageTimer) -> None:
     "Run one stage (or skip it while its key is current), then record the digest of what it made."
     if not stage_applies(stage, run):
@@ -392,6 +415,7 @@ def run_stage(stage:Stage, run:Run, tm:StageTimer) -> None:
 # %% ../nbs/90_cli.ipynb #eb2f8221
 TRAIN_STAGES = ("align", "instruct", "concepts")   # the stages `myvlm-art train` runs (data-parallel under accelerate launch)
 
+# %% ../nbs/90_cli.ipynb #92658443
 def launch_command(processes:int, # data-parallel processes
                    args:list, # `myvlm-art` arguments, e.g. ["train", "concepts", "--root", ...]
                    gpus:int|None=None, # GPUs visible (None: torch's count)
@@ -411,6 +435,7 @@ def launch_command(processes:int, # data-parallel processes
            str(exe) if exe.is_file() else shutil.which("myvlm-art") or "myvlm-art", *map(str, args)]
     return cmd, env
 
+# %% ../nbs/90_cli.ipynb #5160e1ab
 def prepare_stage(run:Run, # the run
                   make:str, # "align", "instruct" or "concepts"
                  ):
@@ -426,6 +451,7 @@ def prepare_stage(run:Run, # the run
         render_pool(corpus_config(data), cfg.pool, run.paths, cfg.heldout, progress=False)
     if make == "concepts": prototype_signals(data, run.paths, run.study.encoder, run.study.dims, seed=run.study.seed, progress=False)
 
+# %% ../nbs/90_cli.ipynb #ecfe1774
 def launch_stage(run:Run, # the report's run
                  make:str, # "align", "instruct" or "concepts"
                 ):
@@ -527,10 +553,12 @@ def _parser() -> argparse.ArgumentParser:
     dc.add_argument("--dest", default="_docs", help="the site's folder (replaced whole when the build succeeds)")
     return p
 
+# %% ../nbs/90_cli.ipynb #b3dd23c4
 def _synthart_cfg(args) -> SynthArtConfig:
     given = {f.name: getattr(args, f.name) for f in fields(SynthArtConfig) if getattr(args, f.name, None) is not None}
     return config_from_dict(SynthArtConfig, given, where="synthart")
 
+# %% ../nbs/90_cli.ipynb #e07cc904
 def main(argv:list|None=None) -> int:
     "Entry point of `myvlm-art`; returns the exit code (2 on bad input)."
     args = _parser().parse_args(argv)

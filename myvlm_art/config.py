@@ -7,6 +7,7 @@ from __future__ import annotations
 import json, re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import NamedTuple
 import yaml
 from .core import *
 from .data import DatasetSpec, check_dataset_name, DEFAULT_DIMENSIONS
@@ -14,9 +15,9 @@ from .synthart import SynthArtConfig, SYNTHART_DIMENSIONS, synthart_targets_path
 
 # %% auto #0
 __all__ = ['CAPTION_ROLES', 'DEFAULT_CAPTION_ROLES', 'DEFAULT_MENTIONS', 'DEFAULT_KNOWN', 'DEFAULT_DIMENSION_LIST', 'PRESETS',
-           'ENCODER_KINDS', 'LLAVA_ARCHITECTURES', 'CONFIG_KEYS', 'Dimension', 'knowledge_rules', 'caption_rules',
-           'pool_heldout', 'ReportPreset', 'parse_encoder', 'parse_vlm', 'SlurmConfig', 'StudyConfig',
-           'load_study_config', 'check_dataset_dimensions']
+           'ENCODER_KINDS', 'LLAVA_ARCHITECTURES', 'CONFIG_KEYS', 'Dimension', 'KnowledgeRule', 'knowledge_rules',
+           'CaptionRule', 'caption_rules', 'pool_heldout', 'ReportPreset', 'parse_encoder', 'parse_vlm', 'SlurmConfig',
+           'StudyConfig', 'load_study_config', 'check_dataset_dimensions']
 
 # %% ../nbs/02b_config.ipynb #79f2acad
 CAPTION_ROLES = ("modifier", "noun", "by", "tag")     # how a stage-1 caption names a dimension, in the order its head is built
@@ -43,24 +44,42 @@ class Dimension:
     @property
     def role(self) -> str: return self.caption or DEFAULT_CAPTION_ROLES.get(self.name, "tag")
 
+# %% ../nbs/02b_config.ipynb #421a5e1c
 DEFAULT_MENTIONS = {"artist": 0.15}      # artists are named rarely; any other dimension at the Dimension default
 DEFAULT_KNOWN = {"artist": 0.8, "style": 0.7, "genre": 0.2}   # the base VLM's prior knowledge, chosen on val (see above); others 0.5
 DEFAULT_DIMENSION_LIST = tuple(Dimension(d, DEFAULT_MENTIONS.get(d, 0.35), known=DEFAULT_KNOWN.get(d, 0.5)) for d in DEFAULT_DIMENSIONS)   # the one default list (01_data's)
 
+# %% ../nbs/02b_config.ipynb #401d9fda
+class KnowledgeRule(NamedTuple):
+    "What the stage-2 pool knows of one dimension (an entry of `InstructConfig.knowledge`)."
+    dim: str          # the dimension
+    known: float      # share of its concepts whose name the pool's answers give
+    wrong: float      # share of those answers that name another concept instead
+
+# %% ../nbs/02b_config.ipynb #b4c3ec33
 def knowledge_rules(dimensions) -> tuple:
     "Stage-2 knowledge `(dim, known, wrong)` per dimension, in the study's order (what `InstructConfig.knowledge` takes)."
-    return tuple((d.name, d.known, d.wrong) for d in dimensions)
+    return tuple(KnowledgeRule(d.name, d.known, d.wrong) for d in dimensions)
 
+# %% ../nbs/02b_config.ipynb #648a8389
+class CaptionRule(NamedTuple):
+    "How stage-1 captions name one dimension (an entry of `AlignConfig.captions`)."
+    dim: str          # the dimension
+    mention: float    # chance a caption names it
+    role: str         # how: one of CAPTION_ROLES
+
+# %% ../nbs/02b_config.ipynb #39fcc84f
 def caption_rules(dimensions) -> tuple:
     "Stage-1 caption rules `(dim, mention, role)`, in the order a caption's head is built (modifiers, the noun, 'by', tags)."
     order = {r: i for i, r in enumerate(CAPTION_ROLES)}
-    return tuple((d.name, d.mention, d.role) for d in sorted(dimensions, key=lambda d: order[d.role]))   # stable: ties keep their order
+    return tuple(CaptionRule(d.name, d.mention, d.role) for d in sorted(dimensions, key=lambda d: order[d.role]))   # stable: ties keep their order
 
 # %% ../nbs/02b_config.ipynb #f0d80c1c
 def pool_heldout(pool:int) -> int:
     "The stage-2 pool's held-out part: its last 4% (48 of 1,200), never trained on."
     return pool // 25
 
+# %% ../nbs/02b_config.ipynb #b041287e
 @dataclass
 class ReportPreset:
     "The sizes of one `make report` run (the fields' defaults are the full run's)."
@@ -88,18 +107,19 @@ class ReportPreset:
         if 0 < self.instruct_pool < 25: raise ConfigError(f"{where}.instruct_pool: 0 (no stage 2) or at least 25 paintings, got {self.instruct_pool!r}")
         return self
 
+# %% ../nbs/02b_config.ipynb #35234ad2
 PRESETS = {"full": ReportPreset(),
            "quick": ReportPreset(corpus=dict(n_images=160, image_size=64, minimal_pairs=12), synthclip_epochs=2, instruct_pool=40,
                                  epochs_a=0.25, epochs_b=0.125, limit=12, per_class=1, steps_b=2, sweep_pool=16, sweep_steps=2, max_runs=1,
                                  max_new_tokens=32, seeds=1)}
 
 # %% ../nbs/02b_config.ipynb #45bf5c0f
-ENCODER_KINDS = ("synthclip", "effnet-lite0", "magenta-style")
-LLAVA_ARCHITECTURES = ("LlavaForConditionalGeneration",)    # what `VLM.from_llava_dir` wraps
-
 def _resolve(path:str, base:Path|None) -> Path:
     p = Path(path).expanduser()
     return p if p.is_absolute() or base is None else (base/p)
+
+# %% ../nbs/02b_config.ipynb #88e310bf
+ENCODER_KINDS = ("synthclip", "effnet-lite0", "magenta-style")
 
 def parse_encoder(spec:str, # an encoder string
                   base:Path|None=None, # folder relative checkpoint paths are taken from
@@ -116,6 +136,9 @@ def parse_encoder(spec:str, # an encoder string
         if not ck.is_file(): raise ConfigError(f"{where}: checkpoint file {ck} not found")
         return f"open_clip:{parts[1]}:{ck}"
     raise ConfigError(f"{where}: {spec!r} does not parse; expected one of {list(ENCODER_KINDS)} or 'open_clip:<arch>:<checkpoint file>'")
+
+# %% ../nbs/02b_config.ipynb #6a90f612
+LLAVA_ARCHITECTURES = ("LlavaForConditionalGeneration",)    # what `VLM.from_llava_dir` wraps
 
 def parse_vlm(spec:str, # "embedded" or "llava-hf:<folder>"
               base:Path|None=None, # folder relative paths are taken from
@@ -173,8 +196,6 @@ class SlurmConfig:
         return p
 
 # %% ../nbs/02b_config.ipynb #f297df6d
-CONFIG_KEYS = ("name", "seed", "precision", "dataset", "data_dir", "synthart", "dimensions", "encoder", "vlm", "studies", "presets", "slurm")
-
 @dataclass
 class StudyConfig:
     "One study: dataset, dimensions, prototype encoder, VLM, precision and preset sizes (DESIGN §12)."
@@ -261,6 +282,9 @@ def _dimension(v, where:str) -> Dimension:
     if isinstance(v, str): v = {"name": v}
     if not isinstance(v, dict): raise ConfigError(f"{where}: expected a name or a mapping {{name, mention, caption, known, wrong}}, got {v!r}")
     return config_from_dict(Dimension, v, where=where)
+
+# %% ../nbs/02b_config.ipynb #a46a1bd0
+CONFIG_KEYS = ("name", "seed", "precision", "dataset", "data_dir", "synthart", "dimensions", "encoder", "vlm", "studies", "presets", "slurm")
 
 def load_study_config(path:str|Path|None=None, # a YAML (or JSON) study config; None or "": the embedded default
                      ) -> StudyConfig:

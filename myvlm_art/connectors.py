@@ -26,6 +26,7 @@ def neighbours(X, # [N, D] one vector per image
     d = torch.cdist(X, X); d.fill_diagonal_(float("inf"))
     return np.argsort(d.numpy(), axis=1, kind="stable")[:, :k]
 
+# %% ../nbs/14_connectors.ipynb #913b507a
 def knor(X, Y, # [N, Dx] and [N, Dy]: the same images in two spaces
          k:int, # neighbours
         ) -> tuple[float, np.ndarray]:
@@ -48,6 +49,7 @@ def token_spectrum(tokens, # [T, D] one image's tokens
     p = s2 / tot; nz = p[p > 0]
     return {"erank": float(torch.exp(-(nz * nz.log()).sum())), **{f"top{k}": float(p[:k].sum()) for k in ks}}
 
+# %% ../nbs/14_connectors.ipynb #97b20181
 def token_spectra(tokens, # [N, T, D] the tokens of N images
                   ks=(1, 5, 10)) -> pd.DataFrame:
     "One row per image: `erank`, `top1`, `top5`, `top10`."
@@ -64,6 +66,7 @@ def mask_tokens(tokens:torch.Tensor, # [T, D] one image's projected tokens
     keep = torch.as_tensor(np.random.default_rng([seed, key]).random(len(tokens)) >= p, device=tokens.device)
     return tokens * keep[:, None].to(tokens.dtype)
 
+# %% ../nbs/14_connectors.ipynb #4b2c9b8e
 def truncate_rank(tokens:torch.Tensor, # [T, D] one image's projected tokens
                   level:float, # kept rank as a share of min(T, D)
                  ) -> torch.Tensor:
@@ -74,6 +77,7 @@ def truncate_rank(tokens:torch.Tensor, # [T, D] one image's projected tokens
     U, S, Vh = torch.linalg.svd(t - mu, full_matrices=False)
     return ((U[:, :r] * S[:r]) @ Vh[:r] + mu).to(tokens.dtype)
 
+# %% ../nbs/14_connectors.ipynb #cf790e56
 def perturbation(kind:str, # "none", "mask" or "rank"
                  level:float=0.0, # p for masking, the share of min(T, D) for truncation
                  seed:int=0):
@@ -89,6 +93,7 @@ def image_key(path) -> int:
     stem = Path(str(path)).stem; digits = "".join(c for c in stem if c.isdigit())
     return int(digits) if digits else int(sha256_bytes(stem.encode())[:8], 16)
 
+# %% ../nbs/14_connectors.ipynb #db65d23d
 def perturb_image_rows(x:dict, # from `integrated_inputs`
                        image_token_id:int, # the VLM's image placeholder id
                        fn, # `f(tokens [T, D], key) -> tokens` (see `perturbation`)
@@ -101,6 +106,7 @@ def perturb_image_rows(x:dict, # from `integrated_inputs`
         if len(pos): emb[i, pos] = fn(emb[i, pos], key).to(emb.dtype)
     return emb
 
+# %% ../nbs/14_connectors.ipynb #fcec4817
 def perturbed_answers(vlm, # the VLM
                       images:list, # image files
                       fn, # the perturbation (`perturbation(...)`)
@@ -111,7 +117,7 @@ def perturbed_answers(vlm, # the VLM
                       cache:Path|str|None=None, # folder of cached answers (None: no cache)
                      ) -> list[str]:
     "Greedy answers (prefill included) with the image tokens perturbed by `fn` before generation."
-    from myvlm_art.align import frozen_digest
+    from myvlm_art.training import frozen_digest
     dims = tuple(dims or (layer.concepts if layer is not None else ("artist", "style", "genre")))
     prompt, prefill = prompt_for(kind, dims), prefill_for(kind, dims)
     if layer is not None and (signals is None or len(signals) != len(images)): raise DataError(f"one signal row per image ({len(images)} images)")
@@ -135,6 +141,7 @@ def perturbed_answers(vlm, # the VLM
         out += got
     return out
 
+# %% ../nbs/14_connectors.ipynb #9340021c
 def answer_stability(answers:list, # answers under a perturbation
                      reference:list, # the unperturbed answers of the same images
                     ) -> np.ndarray:

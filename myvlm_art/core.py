@@ -10,25 +10,29 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['logger', 'PRECISIONS', 'ONEDNN_BF16_ISAS', 'TRACKED_PACKAGES', 'MyVLMArtError', 'ConfigError', 'DataError',
+__all__ = ['logger', 'ONEDNN_BF16_ISAS', 'PRECISIONS', 'TRACKED_PACKAGES', 'MyVLMArtError', 'ConfigError', 'DataError',
            'CheckpointError', 'project_root', 'Paths', 'seed_everything', 'cpu_flags', 'bf16_blocker',
            'resolve_precision', 'check_type', 'config_from_dict', 'config_to_dict', 'atomic_write', 'write_text_atomic',
            'write_bytes_atomic', 'to_json_text', 'write_json_atomic', 'package_versions', 'git_state', 'provenance',
            'provenance_path', 'write_provenance', 'sha256_bytes', 'sha256_file', 'config_hash', 'error_reason',
-           'save_checkpoint', 'canonical_safetensors', 'load_checkpoint']
+           'canonical_safetensors', 'save_checkpoint', 'load_checkpoint']
 
 # %% ../nbs/00_core.ipynb #09de2694
 logger = logging.getLogger("myvlm_art")
 
+# %% ../nbs/00_core.ipynb #62e8372d
 class MyVLMArtError(Exception):
     "Base class of every error myvlm-art raises on bad input."
 
+# %% ../nbs/00_core.ipynb #564815e3
 class ConfigError(MyVLMArtError, ValueError):
     "A config or parameter value is of the wrong type, unknown, or out of range."
 
+# %% ../nbs/00_core.ipynb #6cc3023e
 class DataError(MyVLMArtError, ValueError):
     "A dataset file, record, image or label is missing, malformed or inconsistent."
 
+# %% ../nbs/00_core.ipynb #2024edd6
 class CheckpointError(MyVLMArtError, ValueError):
     "A checkpoint is unreadable, unsafe, or does not match what loads it."
 
@@ -44,6 +48,7 @@ def project_root(start:Path|str|None=None, # folder to start the search from (de
         if pp.exists() and "[tool.nbdev]" in pp.read_text(errors="ignore"): return d
     return here
 
+# %% ../nbs/00_core.ipynb #d2c8dfac
 @dataclass
 class Paths:
     "Where a run reads and writes, all under one `root`."
@@ -86,7 +91,6 @@ def cpu_flags(cpuinfo:Path|str="/proc/cpuinfo", # the file to read (Linux)
     return frozenset(m.group(1).split()) if m else frozenset()
 
 # %% ../nbs/00_core.ipynb #79064615
-PRECISIONS = ("auto", "fp32", "bf16")   # what a config's `precision` may say
 ONEDNN_BF16_ISAS = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16", "AVX10_1_512",
                     "AVX10_1_512_AMX", "AVX10_1_512_AMX_FP16", "AVX10_2_512", "AVX10_2_512_AMX_2", "ALL", "DEFAULT")  # caps that keep bf16 kernels
 
@@ -114,6 +118,8 @@ def bf16_blocker(device=None, # "cpu", "cuda", a torch.device, or None (CUDA if 
     return None
 
 # %% ../nbs/00_core.ipynb #7d5b6222
+PRECISIONS = ("auto", "fp32", "bf16")   # what a config's `precision` may say
+
 def resolve_precision(precision:str="auto", # "auto", "fp32" or "bf16"
                       device=None, # where the work runs (see `bf16_blocker`)
                      ) -> str:
@@ -157,6 +163,7 @@ def check_type(value, tp, name):
         return dict(value)
     return value
 
+# %% ../nbs/00_core.ipynb #c918ab7f
 def config_from_dict(cls, # a config dataclass
                      d:dict, # plain values, e.g. papermill parameters or a YAML row
                      where:str="config", # what to call the source in errors
@@ -172,6 +179,7 @@ def config_from_dict(cls, # a config dataclass
     if hasattr(cfg, "validate"): cfg.validate()
     return cfg
 
+# %% ../nbs/00_core.ipynb #067877c9
 def config_to_dict(cfg) -> dict:
     "A JSON-ready dict of a config dataclass (tuples become lists, paths strings)."
     def conv(v):
@@ -202,14 +210,17 @@ def atomic_write(path:Path|str, # the file to (re)write
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
         raise
 
+# %% ../nbs/00_core.ipynb #32064554
 def write_text_atomic(path, text:str):
     "Write `text` to `path` atomically."
     with atomic_write(path, "w") as f: f.write(text)
 
+# %% ../nbs/00_core.ipynb #459f6e6f
 def write_bytes_atomic(path, data:bytes):
     "Write `data` to `path` atomically."
     with atomic_write(path, "wb") as f: f.write(data)
 
+# %% ../nbs/00_core.ipynb #3cd367bb
 def to_json_text(obj) -> str:
     "Deterministic JSON text: 2-space indent, UTF-8, trailing newline (numpy scalars and paths converted)."
     def default(o):
@@ -221,6 +232,7 @@ def to_json_text(obj) -> str:
         raise TypeError(f"not JSON serialisable: {type(o).__name__}")
     return json.dumps(obj, indent=2, ensure_ascii=False, default=default, allow_nan=False) + "\n"
 
+# %% ../nbs/00_core.ipynb #2644e47b
 def write_json_atomic(path, obj):
     "Write `obj` as deterministic JSON to `path` atomically."
     write_text_atomic(path, to_json_text(obj))
@@ -237,6 +249,7 @@ def package_versions(names=TRACKED_PACKAGES) -> dict:
         except importlib.metadata.PackageNotFoundError: out[n] = None
     return out
 
+# %% ../nbs/00_core.ipynb #8288a382
 def git_state(root:Path|None=None) -> dict:
     "The git commit of `root` and whether its tracked files had uncommitted changes (`None`s outside a checkout)."
     root = Path(root or project_root())
@@ -249,6 +262,7 @@ def git_state(root:Path|None=None) -> dict:
         return {"git_sha": sha.stdout.strip(), "git_dirty": bool(dirty.stdout.strip())}
     except (OSError, subprocess.SubprocessError): return {"git_sha": None, "git_dirty": None}
 
+# %% ../nbs/00_core.ipynb #a7d9330b
 def provenance(config=None, # a config dataclass or dict (or None)
                **extra, # anything else worth recording (seed, input hashes, ...)
               ) -> dict:
@@ -257,11 +271,13 @@ def provenance(config=None, # a config dataclass or dict (or None)
     return {"config": cfg, **extra, "packages": package_versions(), "python": platform.python_version(),
             "platform": f"{platform.system()}-{platform.machine()}", **git_state()}
 
+# %% ../nbs/00_core.ipynb #12861077
 def provenance_path(result:Path|str) -> Path:
     "Where the provenance sidecar of `result` lives: `<result>.provenance.json`."
     result = Path(result)
     return result.with_name(result.name + ".provenance.json")
 
+# %% ../nbs/00_core.ipynb #7f02a170
 def write_provenance(result:Path|str, config=None, **extra) -> Path:
     "Write the provenance sidecar of `result` atomically; return its path."
     p = provenance_path(result)
@@ -271,6 +287,7 @@ def write_provenance(result:Path|str, config=None, **extra) -> Path:
 # %% ../nbs/00_core.ipynb #8a342b12
 def sha256_bytes(data:bytes) -> str: return hashlib.sha256(data).hexdigest()
 
+# %% ../nbs/00_core.ipynb #c44f5828
 def sha256_file(path:Path|str, chunk:int=1<<20) -> str:
     "SHA-256 hex digest of a file's bytes."
     h = hashlib.sha256()
@@ -278,6 +295,7 @@ def sha256_file(path:Path|str, chunk:int=1<<20) -> str:
         for b in iter(lambda: f.read(chunk), b""): h.update(b)
     return h.hexdigest()
 
+# %% ../nbs/00_core.ipynb #90b36c26
 def config_hash(obj, n:int=12) -> str:
     "A short stable hash of a JSON-able object (a config dict or dataclass): cache keys."
     return sha256_bytes(to_json_text(config_to_dict(obj) if is_dataclass(obj) else obj).encode())[:n]
@@ -300,6 +318,15 @@ def error_reason(e:BaseException, # the exception a loader raised
     return f"{type(e).__name__}: {line}" if line else type(e).__name__
 
 # %% ../nbs/00_core.ipynb #cc4dc75d
+def canonical_safetensors(blob:bytes, # a safetensors file's bytes
+                         ) -> bytes:
+    "The same file with its JSON header's keys sorted, so equal tensors and metadata always give equal bytes."
+    n = int.from_bytes(blob[:8], "little")
+    header = json.dumps(json.loads(blob[8:8 + n]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)                              # the format pads the header to 8 bytes with spaces
+    return len(header).to_bytes(8, "little") + header + blob[8 + n:]
+
+# %% ../nbs/00_core.ipynb #49c30283
 def save_checkpoint(path:Path|str, # target `.safetensors` file
                     tensors:dict, # name -> torch.Tensor
                     metadata:dict|None=None, # JSON-able facts about the checkpoint (checked on load)
@@ -311,14 +338,7 @@ def save_checkpoint(path:Path|str, # target `.safetensors` file
     write_bytes_atomic(path, canonical_safetensors(blob))
     return Path(path)
 
-def canonical_safetensors(blob:bytes, # a safetensors file's bytes
-                         ) -> bytes:
-    "The same file with its JSON header's keys sorted, so equal tensors and metadata always give equal bytes."
-    n = int.from_bytes(blob[:8], "little")
-    header = json.dumps(json.loads(blob[8:8 + n]), sort_keys=True, separators=(",", ":")).encode()
-    header += b" " * (-len(header) % 8)                              # the format pads the header to 8 bytes with spaces
-    return len(header).to_bytes(8, "little") + header + blob[8 + n:]
-
+# %% ../nbs/00_core.ipynb #3edb69b1
 def load_checkpoint(path:Path|str, # a `.safetensors` (preferred) or `.pt`/`.pth` file
                     expect:dict|None=None, # metadata values that must match, e.g. {"encoder": "synthclip"}
                    ) -> tuple[dict, dict]:

@@ -13,7 +13,7 @@ from .core import *
 
 # %% auto #0
 __all__ = ['DEFAULT_DIMENSIONS', 'TARGET_TEXT_COLUMNS', 'SPLITS', 'MAX_IMAGE_PIXELS', 'check_dataset_name', 'DatasetSpec',
-           'show_path', 'resolve_image', 'check_image', 'load_image', 'make_fixture', 'load_records', 'read_csv_strict',
+           'make_fixture', 'show_path', 'resolve_image', 'check_image', 'load_image', 'load_records', 'read_csv_strict',
            'load_targets', 'stratified_split', 'save_splits', 'load_splits', 'ArtData', 'prepare_dataset']
 
 # %% ../nbs/01_data.ipynb #5439911a
@@ -21,6 +21,7 @@ DEFAULT_DIMENSIONS = ("artist", "style", "genre")
 TARGET_TEXT_COLUMNS = ("target_keys", "target_reason")
 SPLITS = ("train", "val", "test")
 
+# %% ../nbs/01_data.ipynb #0575ed01
 def check_dataset_name(name) -> str:
     "`name` if it is a safe dataset name (letters, digits, `-`, `_`, `.`; no leading dot, no `..`); `ConfigError` otherwise."
     ok = (isinstance(name, str) and 0 < len(name) <= 100 and not name.startswith(".") and ".." not in name
@@ -28,6 +29,7 @@ def check_dataset_name(name) -> str:
     if not ok: raise ConfigError(f"dataset name must be letters, digits, '-', '_' or '.' (no path separators or '..'), got {name!r}")
     return name
 
+# %% ../nbs/01_data.ipynb #4a59d1b2
 @dataclass
 class DatasetSpec:
     "The files of one dataset in the real format."
@@ -44,14 +46,34 @@ class DatasetSpec:
         d = paths.dataset
         return cls(name, d/f"{name}.json", d/f"{name}_targets.csv", d/f"{name}_splits.csv", paths.data/"images"/name)
 
-# %% ../nbs/01_data.ipynb #6ef7d7f6
-MAX_IMAGE_PIXELS = 8192 * 8192  # larger images are refused (decompression-bomb guard)
+# %% ../nbs/01_data.ipynb #1b59c2eb
+def make_fixture(root:Path, # folder to write into
+                 n_per_artist:int=6, # images per artist
+                 artists=("ann", "bob", "cyd"), # artist names
+                ) -> DatasetSpec:
+    "Write a tiny valid dataset (solid-colour PNGs) in the real format under `root`; return its spec."
+    root = Path(root); spec = DatasetSpec.named("fixture", Paths(root))
+    styles, genres = ("cubism", "pointillism"), ("landscape", "portrait", "abstract")
+    recs = []
+    for a_i, a in enumerate(artists):
+        for j in range(n_per_artist):
+            rel = f"{a}/{j:03d}.png"; p = spec.images_root/rel; p.parent.mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (16, 16), (40*a_i, 20*j % 256, 90)).save(p)
+            recs.append({"image": rel, "artist": a, "style": styles[(a_i + j) % 2], "genre": genres[j % 3]})
+    write_json_atomic(spec.json_path, recs)
+    rows = [{"image_path": r["image"], **{d: r[d] for d in DEFAULT_DIMENSIONS},
+             "target_keys": "\n".join(f"{d}: {r[d]}" for d in DEFAULT_DIMENSIONS),
+             "target_reason": f"Flat colour suggests {r['style']}."} for r in recs]
+    write_text_atomic(spec.targets_path, pd.DataFrame(rows).to_csv(index=False, lineterminator="\n"))
+    return spec
 
+# %% ../nbs/01_data.ipynb #6ef7d7f6
 def show_path(p) -> str:
     "`p` as text for a one-line message: as is when printable, else its `repr` (newlines, NULs, surrogates escaped)."
     s = str(p)
     return s if s.isprintable() else repr(s)
 
+# %% ../nbs/01_data.ipynb #8b47f902
 def resolve_image(root:Path|str, # the images root
                   rel:str, # the record's image path, relative to `root`
                   where:str="", # record description for errors
@@ -68,6 +90,9 @@ def resolve_image(root:Path|str, # the images root
         raise DataError(f"{where}: image path {rel!r} cannot be resolved ({type(e).__name__}: {show_path(e)})") from None
     if p != root and root not in p.parents: raise DataError(f"{where}: image path {rel!r} escapes the images root {show_path(root)}")
     return p
+
+# %% ../nbs/01_data.ipynb #887d0ec7
+MAX_IMAGE_PIXELS = 8192 * 8192  # larger images are refused (decompression-bomb guard)
 
 def check_image(path:Path, # an image file (already resolved)
                 where:str="", # record description for errors
@@ -93,6 +118,7 @@ def check_image(path:Path, # an image file (already resolved)
     if min(w, h) < min_side: raise DataError(f"{where}: image is too small ({w}x{h} < {min_side} px): {shown}")
     return w, h
 
+# %% ../nbs/01_data.ipynb #3474e6e1
 def load_image(path:Path|str) -> Image.Image:
     "Open an image as RGB (grayscale, palette, CMYK and alpha images are converted; alpha is composited on white)."
     with Image.open(path) as im:
@@ -100,27 +126,6 @@ def load_image(path:Path|str) -> Image.Image:
             im = im.convert("RGBA"); bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
             return Image.alpha_composite(bg, im).convert("RGB")
         return im.convert("RGB")
-
-# %% ../nbs/01_data.ipynb #1b59c2eb
-def make_fixture(root:Path, # folder to write into
-                 n_per_artist:int=6, # images per artist
-                 artists=("ann", "bob", "cyd"), # artist names
-                ) -> DatasetSpec:
-    "Write a tiny valid dataset (solid-colour PNGs) in the real format under `root`; return its spec."
-    root = Path(root); spec = DatasetSpec.named("fixture", Paths(root))
-    styles, genres = ("cubism", "pointillism"), ("landscape", "portrait", "abstract")
-    recs = []
-    for a_i, a in enumerate(artists):
-        for j in range(n_per_artist):
-            rel = f"{a}/{j:03d}.png"; p = spec.images_root/rel; p.parent.mkdir(parents=True, exist_ok=True)
-            Image.new("RGB", (16, 16), (40*a_i, 20*j % 256, 90)).save(p)
-            recs.append({"image": rel, "artist": a, "style": styles[(a_i + j) % 2], "genre": genres[j % 3]})
-    write_json_atomic(spec.json_path, recs)
-    rows = [{"image_path": r["image"], **{d: r[d] for d in DEFAULT_DIMENSIONS},
-             "target_keys": "\n".join(f"{d}: {r[d]}" for d in DEFAULT_DIMENSIONS),
-             "target_reason": f"Flat colour suggests {r['style']}."} for r in recs]
-    write_text_atomic(spec.targets_path, pd.DataFrame(rows).to_csv(index=False, lineterminator="\n"))
-    return spec
 
 # %% ../nbs/01_data.ipynb #b3274c3e
 def _read_json_list(path:Path) -> list:
@@ -134,12 +139,14 @@ def _read_json_list(path:Path) -> list:
     if not data: raise DataError(f"{path}: the dataset has no records")
     return data
 
+# %% ../nbs/01_data.ipynb #e667f3cd
 def _label_problem(v) -> str|None:
     if v is None: return "is missing"
     if not isinstance(v, str): return f"is not a string ({v!r})"
     if not v.strip(): return "is empty"
     return None
 
+# %% ../nbs/01_data.ipynb #4c211690
 class _Errors:
     "Collect per-record problems: raise at once (`on_error='raise'`) or log and count them (`'skip'`)."
     def __init__(self, on_error:str):
@@ -149,6 +156,7 @@ class _Errors:
         if self.on_error == "raise": raise DataError(msg)
         logger.warning("skipping %s", msg); self.skipped.append(msg)
 
+# %% ../nbs/01_data.ipynb #dc74aed6
 def load_records(json_path:Path|str, # the dataset JSON (a list of records)
                  images_root:Path|str, # folder the records' image paths are relative to
                  dims=DEFAULT_DIMENSIONS, # the concept dimensions to read (each record must label each)
@@ -204,11 +212,13 @@ def read_csv_strict(path:Path|str, # a CSV file with a header line
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
         raise DataError(f"{path}: unreadable CSV ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
 
+# %% ../nbs/01_data.ipynb #dafbe7b5
 def _closest(name:str, options) -> str:
     import difflib
     m = difflib.get_close_matches(name, list(options), n=1)
     return f" (did you mean {m[0]!r}?)" if m else ""
 
+# %% ../nbs/01_data.ipynb #68c018b1
 def load_targets(csv_path:Path|str, # the targets CSV
                  records:pd.DataFrame|None=None, # validated records to cross-check image paths and labels against
                  dims=DEFAULT_DIMENSIONS, # the concept dimensions
@@ -264,6 +274,7 @@ def stratified_split(df:pd.DataFrame, # records (one row per image)
         out[idx[:n_train]], out[idx[n_train:n_train+n_val]], out[idx[n_train+n_val:]] = "train", "val", "test"
     return pd.Series(out, index=df.index, name="split")
 
+# %% ../nbs/01_data.ipynb #52a22fcf
 def save_splits(path:Path|str, # the splits CSV to write
                 df:pd.DataFrame, # records with an `image` column
                 split:pd.Series, # the split label per row
@@ -274,6 +285,7 @@ def save_splits(path:Path|str, # the splits CSV to write
     write_text_atomic(path, text); write_provenance(path, config)
     return Path(path)
 
+# %% ../nbs/01_data.ipynb #47b2031a
 def load_splits(path:Path|str, # the splits CSV
                 df:pd.DataFrame, # records it must cover
                ) -> pd.Series:
@@ -308,6 +320,7 @@ class ArtData:
         if name not in SPLITS: raise ConfigError(f"split must be one of {SPLITS}, got {name!r}")
         return self.records[self.records.split == name]
 
+# %% ../nbs/01_data.ipynb #e11ca562
 def prepare_dataset(spec:DatasetSpec, # the dataset's files
                     dims=DEFAULT_DIMENSIONS, # concept dimensions
                     seed:int=0, # split seed

@@ -55,6 +55,7 @@ class DemoSystem:
     examples: list               # test paintings offered (dataset paths)
     label: str                   # what is served, for the page
 
+# %% ../nbs/15_demo.ipynb #42108123
 def load_demo_system(cfg:DemoConfig, # what to serve
                      paths:Paths|None=None, # the project (default: this checkout); `tiny`: ignored (a temporary folder)
                      progress:bool=True,
@@ -209,6 +210,7 @@ class RunningDemo:
     url: str                       # http://host:port/
     def stop(self): self.server.shutdown(); self.thread.join(10)
 
+# %% ../nbs/15_demo.ipynb #8a9ac264
 def start_demo(ds:DemoSystem, # the loaded system
                cfg:DemoConfig, # host, port (0: a free one) and limits
               ) -> RunningDemo:

@@ -20,6 +20,7 @@ def processes():
     from accelerate.utils import parse_flag_from_env
     return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))   # as `Accelerator` reads it: CPU processes (gloo) when set
 
+# %% ../nbs/09c_distributed.ipynb #fd2b9e74
 def batch_shares(n:int, # the number of images
                  batch_size:int, # images per batch, as one process would batch them
                  world:int, # the number of processes
@@ -55,10 +56,12 @@ def _share(x, idx):
     if x is None: return None
     return np.asarray(x)[idx] if isinstance(x, np.ndarray) or hasattr(x, "shape") else [x[i] for i in idx]
 
+# %% ../nbs/09c_distributed.ipynb #342e1683
 def _check_rows(n:int, **per_image):
     for k, v in per_image.items():
         if v is not None and len(v) != n: raise DataError(f"{k}: {len(v)} rows for {n} images (one per image)")
 
+# %% ../nbs/09c_distributed.ipynb #23e6f8c3
 def parallel_answers(vlm, # a `myvlm_art.vlm.VLM`
                      images:list, # image paths or PIL images
                      kind:str="natural", # prompt kind

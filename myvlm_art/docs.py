@@ -71,6 +71,7 @@ def _page_output(output:dict) -> dict|None:
             out["text"] = "\n".join(lines) + "\n"
     return out
 
+# %% ../nbs/16_docs.ipynb #28bad08a
 def executed_page(src:Path, # the notebook
                   skip_flags=("notest", "slow"), # cells flagged so are shown, not run
                   cell_timeout:int=900, # seconds one cell may run
@@ -106,7 +107,7 @@ def package_digest() -> str:
     for f in sorted(Path(myvlm_art.__file__).parent.glob("*.py")): h.update(f.name.encode()); h.update(f.read_bytes())
     return h.hexdigest()[:16]
 
-# %% ../nbs/16_docs.ipynb #3faf3560
+# %% ../nbs/16_docs.ipynb #48f10109
 def cached_page(src:Path, # the notebook
                 cache:Path, # the cache folder
                 skip_flags=("notest", "slow"), # as `executed_page`
@@ -134,7 +135,7 @@ body { margin: 0; }
 #docs-main > header .summary { color: #456; margin-top: 0; }
 """
 
-# %% ../nbs/16_docs.ipynb #5f2b560d
+# %% ../nbs/16_docs.ipynb #d2d7ef0b
 def page_html(page:dict, # `executed_page`'s result
               name:str, # this page's name (its file is `{name}.html`)
               nav:list, # [(name, title)] of the site's pages, in order
@@ -166,7 +167,7 @@ def render_page_job(args:tuple, # (notebook, cache folder, skip flags, cell time
     t = time.perf_counter()
     return cached_page(Path(src), Path(cache), tuple(flags), timeout), time.perf_counter() - t
 
-# %% ../nbs/16_docs.ipynb #68038271
+# %% ../nbs/16_docs.ipynb #dc4129bf
 def build_docs(cfg:DocsConfig, # what to build and where
                progress:bool=True, # show a progress bar
               ) -> Path:

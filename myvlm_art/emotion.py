@@ -59,6 +59,7 @@ def head_signals(X:np.ndarray, # [N, D] embeddings of every record, in order
 # %% ../nbs/14_emotion.ipynb #3f6f10a4
 VAD_AXES = ("valence", "arousal", "dominance")
 
+# %% ../nbs/14_emotion.ipynb #9ff6c1f7
 class VADHead:
     "A linear valence–arousal–dominance head on image embeddings (squared error, ridge penalty chosen on validation)."
     def __init__(self, weight:np.ndarray, # [3, D]
@@ -101,6 +102,7 @@ class VADHead:
         if set(t) != {"weight", "bias"}: raise CheckpointError(f"{path}: a VAD head holds 'weight' and 'bias', got {sorted(t)}")
         return cls(t["weight"].numpy(), t["bias"].numpy(), meta["encoder"], meta.get("alpha", 1.0))
 
+# %% ../nbs/14_emotion.ipynb #75d686e7
 def vad_metrics(pred:np.ndarray, # [N, 3] predicted VAD
                 true:np.ndarray, # [N, 3] the paintings' VAD
                 mean:np.ndarray|None=None, # [3] the training mean (its error is reported beside)
@@ -133,6 +135,7 @@ def explanation_text(answer:str) -> str:
     m = re.search(r"evidence\s*[:\-]", answer, re.IGNORECASE)
     return answer[m.end():].strip() if m else answer.strip()
 
+# %% ../nbs/14_emotion.ipynb #e91a661f
 class EmotionClassifier:
     "Text → emotion: TF-IDF (words and word pairs) and a class-balanced logistic regression, C chosen on validation."
     def __init__(self, Cs=(0.3, 1.0, 3.0, 10.0), seed:int=0): self.Cs, self.seed, self.model, self.C = tuple(Cs), seed, None, None
@@ -160,6 +163,7 @@ class EmotionClassifier:
 # %% ../nbs/14_emotion.ipynb #5b88916a
 def _words_of(text:str) -> list[str]: return re.findall(r"[a-z]+", str(text).lower())
 
+# %% ../nbs/14_emotion.ipynb #3f58c5fd
 def vad_lexicon(texts:list, # the training split's reasons
                 vad:np.ndarray, # [N, 3] their paintings' VAD
                 min_count:int=5, # documents a word needs to enter the lexicon
@@ -174,6 +178,7 @@ def vad_lexicon(texts:list, # the training split's reasons
     lex = {w: tuple(np.round(sums[w] / counts[w], 4)) for w in sorted(sums) if counts[w] >= min_count}
     return {**lex, **{w: tuple(map(float, v)) for w, v in prototypes.items()}}
 
+# %% ../nbs/14_emotion.ipynb #792c74d1
 def text_vad(texts:list, lexicon:dict) -> np.ndarray:
     "[N, 3] mean VAD of each text's lexicon words (NaN rows for texts with none)."
     out = np.full((len(texts), 3), np.nan)
@@ -197,6 +202,7 @@ def rate_rows(hits:dict, # {system: [n] bools (or 0/1)} on the same items
         lo, hi = percentile_ci(v[idx].mean(1)); rows.append({"system": k, "metric": metric, "value": round(float(v.mean()), 4), "ci_low": round(lo, 4), "ci_high": round(hi, 4), "n": n})
     return pd.DataFrame(rows)
 
+# %% ../nbs/14_emotion.ipynb #352b422f
 def vad_alignment(system:str, expl_vad:np.ndarray, true:np.ndarray, fallback:np.ndarray, n_boot:int=1000, seed:int=0) -> pd.DataFrame:
     "Rows `system, dimension (axis), metric (pearson_r, mae, covered), value, ci_low, ci_high, n` of explanation VAD against painting VAD."
     e = np.asarray(expl_vad, np.float64); covered = ~np.isnan(e).any(1); e = np.where(covered[:, None], e, np.asarray(fallback)[None])

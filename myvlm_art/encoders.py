@@ -15,12 +15,13 @@ from .data import load_image
 # %% auto #0
 __all__ = ['CLIP_MEAN', 'CLIP_STD', 'IMAGENET_MEAN', 'IMAGENET_STD', 'ENCODER_NAMES', 'Encoder', 'ColourGridEncoder',
            'FeatureCache', 'encode_paths', 'EffNetLite0Encoder', 'MagentaStyleEncoder', 'file_fingerprint',
-           'OpenClipEncoder', 'tiny_open_clip_checkpoint', 'get_encoder']
+           'tiny_open_clip_checkpoint', 'OpenClipEncoder', 'get_encoder']
 
 # %% ../nbs/03_encoders.ipynb #30d0843a
 CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
+# %% ../nbs/03_encoders.ipynb #19d84be3
 class Encoder:
     "A frozen image encoder: `encode(images) -> [N, D]`, `tokens(images) -> [N, T, D']`."
     name: str = ""                 # unique per weights: the feature-cache key
@@ -84,6 +85,7 @@ def _safe_key(name:str) -> str:
     keep = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
     return keep[:60] + ("-" + sha256_bytes(name.encode())[:10] if keep != name or len(name) > 60 else "")
 
+# %% ../nbs/03_encoders.ipynb #335faab3
 @dataclass
 class FeatureCache:
     "Per-encoder, per-image-content feature store."
@@ -102,6 +104,7 @@ class FeatureCache:
         buf = io.BytesIO(); np.save(buf, np.ascontiguousarray(value, dtype=np.float32), allow_pickle=False)
         write_bytes_atomic(self.path(encoder_name, kind, content_hash), buf.getvalue())
 
+# %% ../nbs/03_encoders.ipynb #54f78371
 def encode_paths(encoder:Encoder, # the encoder
                  paths:list, # image files
                  cache:FeatureCache|None=None, # feature store (None: the project's data/cache/features)
@@ -182,6 +185,22 @@ def file_fingerprint(path:Path) -> str:
         head = f.read(1 << 20); f.seek(max(0, size - (1 << 20))); tail = f.read(1 << 20)
     return sha256_bytes(str(size).encode() + head + tail)[:12]
 
+# %% ../nbs/03_encoders.ipynb #c51442a2
+def tiny_open_clip_checkpoint(folder:Path) -> tuple[str, Path]:
+    "Register a tiny random-init OpenCLIP architecture and save its weights under `folder`; return `(arch, checkpoint)` (for tests)."
+    import open_clip, torch
+    from safetensors.torch import save_file
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    cfg = {"embed_dim": 32, "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8, "head_width": 32},
+           "text_cfg": {"context_length": 16, "vocab_size": 1000, "width": 32, "heads": 2, "layers": 1}}
+    (folder/"tiny-vit-test.json").write_text(json.dumps(cfg))
+    open_clip.add_model_config(folder/"tiny-vit-test.json")
+    torch.manual_seed(0)
+    m = open_clip.create_model("tiny-vit-test", pretrained=None)
+    ck = folder/"tiny.safetensors"; save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(ck))
+    return "tiny-vit-test", ck
+
+# %% ../nbs/03_encoders.ipynb #ab5f3184
 class OpenClipEncoder(Encoder):
     "Any OpenCLIP model from a checkpoint on disk."
     batch_size = 16
@@ -210,21 +229,6 @@ class OpenClipEncoder(Encoder):
         out = self.model.visual(pixels)
         pooled, toks = out if isinstance(out, tuple) else (out, out[:, None, :])
         return F.normalize(pooled, dim=-1), toks
-
-# %% ../nbs/03_encoders.ipynb #c51442a2
-def tiny_open_clip_checkpoint(folder:Path) -> tuple[str, Path]:
-    "Register a tiny random-init OpenCLIP architecture and save its weights under `folder`; return `(arch, checkpoint)` (for tests)."
-    import open_clip, torch
-    from safetensors.torch import save_file
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    cfg = {"embed_dim": 32, "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8, "head_width": 32},
-           "text_cfg": {"context_length": 16, "vocab_size": 1000, "width": 32, "heads": 2, "layers": 1}}
-    (folder/"tiny-vit-test.json").write_text(json.dumps(cfg))
-    open_clip.add_model_config(folder/"tiny-vit-test.json")
-    torch.manual_seed(0)
-    m = open_clip.create_model("tiny-vit-test", pretrained=None)
-    ck = folder/"tiny.safetensors"; save_file({k: v.contiguous() for k, v in m.state_dict().items()}, str(ck))
-    return "tiny-vit-test", ck
 
 # %% ../nbs/03_encoders.ipynb #99b81592
 ENCODER_NAMES = ("effnet-lite0", "magenta-style", "synthclip", "open_clip:<arch>:<checkpoint>")

@@ -13,18 +13,13 @@ from .metrics import bootstrap_indices, percentile_ci
 from .answers import extract_json, JSON_OPEN
 
 # %% auto #0
-__all__ = ['NUMBER_WORDS', 'EVIDENCE_VOCAB', 'NEGATORS', 'SCOPE_ENDS', 'FAITH_COUNTS', 'FAITH_RATES', 'PAIR_COUNTS', 'PAIR_RATES',
+__all__ = ['EVIDENCE_VOCAB', 'NUMBER_WORDS', 'NEGATORS', 'SCOPE_ENDS', 'FAITH_COUNTS', 'FAITH_RATES', 'PAIR_COUNTS', 'PAIR_RATES',
            'COUNTERFACTUALS', 'singular', 'normalise', 'Evidence', 'Claim', 'EvidenceMatcher', 'drawn_evidence',
            'score_explanation', 'explanation_text', 'ratio_rows', 'mean_rows', 'paired_ratio_difference',
-           'reference_scores', 'cited', 'pair_following', 'corpus_world', 'record_index', 'repaint', 'changed_pixels',
-           'corner_box']
+           'reference_scores', 'cited', 'pair_following', 'corpus_world', 'record_index', 'changed_pixels',
+           'corner_box', 'repaint']
 
 # %% ../nbs/10b_explanations.ipynb #129036f3
-_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen "
-         "eighteen nineteen").split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
-NUMBER_WORDS = {w: i for i, w in enumerate(_ONES)} | {w: 10 * i for i, w in enumerate(_TENS) if i > 1} | {"a": 1, "an": 1, "single": 1}
-_SPELLING = {"colour": "color", "colours": "colors", "grey": "gray", "sombre": "somber", "centre": "center"}
 _KEEP = {"canvas", "this", "its", "was", "has", "is", "as", "across", "always", "perhaps", "towards", "whereas", "series",
          "lens", "less", "various", "thus", "gas", "yes", "news"}
 
@@ -34,6 +29,9 @@ def singular(w:str) -> str:
     if w.endswith("ies") and len(w) > 4: return w[:-3] + "y"
     if w.endswith(("sses", "shes", "ches", "xes", "zes")): return w[:-2]
     return w[:-1]
+
+# %% ../nbs/10b_explanations.ipynb #8dec7df0
+_SPELLING = {"colour": "color", "colours": "colors", "grey": "gray", "sombre": "somber", "centre": "center"}
 
 def normalise(text) -> list[str]:
     "Lower-case word and punctuation tokens of `text`: American spelling, nouns in the singular, hyphens and underscores split words."
@@ -50,8 +48,11 @@ class Evidence:
     counted: bool = False     # a number right before one of its phrases is its count ("three bowls")
     implies: tuple = ()       # elements its presence also makes true (a sea horizon is a horizon)
 
+# %% ../nbs/10b_explanations.ipynb #7398323a
 _CORNER = ("corner", tuple((c, (c, c.replace("lower", "bottom").replace("upper", "top"))) for c in ("lower right", "lower left", "upper right", "upper left")))
+
 _KIND = ("kind", tuple((k, (k,)) for k in ("dot", "cross", "bar", "ring")))
+
 _LEVEL = ("level", (("low", ("low",)), ("high", ("high",))))
 
 EVIDENCE_VOCAB = (
@@ -114,18 +115,14 @@ EVIDENCE_VOCAB = (
 )
 
 # %% ../nbs/10b_explanations.ipynb #59a8e73a
-NEGATORS = frozenset({"no", "not", "without", "lack", "lacking", "absent", "never", "nor", "none"})
-SCOPE_ENDS = frozenset({".", ",", ";", ":", "!", "?", "(", ")", "and", "but", "with", "while", "yet", "although", "though", "whereas", "instead"})
-_NUM = "|".join(sorted((re.escape(w) for w in NUMBER_WORDS), key=len, reverse=True)) + r"|\d+"
+_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen "
+         "eighteen nineteen").split()
 
-@dataclass(frozen=True)
-class Claim:
-    "One evidence claim of a text."
-    element: str          # the `Evidence` name
-    negated: bool = False # the text denies it ("no dots")
-    attrs: tuple = ()     # sorted (attribute, value) pairs the phrase states (count, kind, corner, level)
-    start: int = 0        # its first token's position in the normalised text
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 
+NUMBER_WORDS = {w: i for i, w in enumerate(_ONES)} | {w: 10 * i for i, w in enumerate(_TENS) if i > 1} | {"a": 1, "an": 1, "single": 1}
+
+# %% ../nbs/10b_explanations.ipynb #c5ebda45
 def _count(words:str) -> int|None:
     "The number that `words` spell ('twenty one' → 21, '3' → 3, 'a' → 1), or None."
     total = 0
@@ -134,6 +131,22 @@ def _count(words:str) -> int|None:
         if v is None: return None
         total += v
     return total
+
+# %% ../nbs/10b_explanations.ipynb #9eea7e03
+@dataclass(frozen=True)
+class Claim:
+    "One evidence claim of a text."
+    element: str          # the `Evidence` name
+    negated: bool = False # the text denies it ("no dots")
+    attrs: tuple = ()     # sorted (attribute, value) pairs the phrase states (count, kind, corner, level)
+    start: int = 0        # its first token's position in the normalised text
+
+# %% ../nbs/10b_explanations.ipynb #69f8605a
+NEGATORS = frozenset({"no", "not", "without", "lack", "lacking", "absent", "never", "nor", "none"})
+
+SCOPE_ENDS = frozenset({".", ",", ";", ":", "!", "?", "(", ")", "and", "but", "with", "while", "yet", "although", "though", "whereas", "instead"})
+
+_NUM = "|".join(sorted((re.escape(w) for w in NUMBER_WORDS), key=len, reverse=True)) + r"|\d+"
 
 class EvidenceMatcher:
     "The evidence claims of a text: vocabulary phrases (leftmost-longest), their attributes and counts, and negation."
@@ -196,8 +209,6 @@ class EvidenceMatcher:
         return False
 
 # %% ../nbs/10b_explanations.ipynb #377c9630
-FAITH_COUNTS = ("claims", "true", "asserted", "hallucinated", "drawn", "recalled")
-
 def drawn_evidence(phrases, # a painting's evidence phrases (a list, or one string joined by ';')
                    matcher:EvidenceMatcher) -> dict:
     "`{element: {attribute: value}}` of the evidence a painting's phrases record (what the painter drew)."
@@ -207,6 +218,9 @@ def drawn_evidence(phrases, # a painting's evidence phrases (a list, or one stri
         for c in matcher.claims(str(p)):
             if not c.negated: out.setdefault(c.element, {}).update(dict(c.attrs))
     return out
+
+# %% ../nbs/10b_explanations.ipynb #85290fb9
+FAITH_COUNTS = ("claims", "true", "asserted", "hallucinated", "drawn", "recalled")
 
 def score_explanation(text, # the explanation
                       phrases, # the painting's evidence phrases
@@ -243,6 +257,7 @@ def explanation_text(answer, # the model's answer
 # %% ../nbs/10b_explanations.ipynb #374eb2a5
 FAITH_RATES = {"precision": ("true", "claims"), "recall": ("recalled", "drawn"), "hallucination": ("hallucinated", "asserted")}
 
+# %% ../nbs/10b_explanations.ipynb #23c12ce6
 def ratio_rows(counts:pd.DataFrame, # one row per image, the count columns
                rates:dict=FAITH_RATES, # {metric: (numerator column, denominator column)}
                n_boot:int=1000, seed:int=0, alpha:float=0.05,
@@ -260,6 +275,7 @@ def ratio_rows(counts:pd.DataFrame, # one row per image, the count columns
     out[["value", "ci_low", "ci_high"]] = out[["value", "ci_low", "ci_high"]].astype(float).round(4)
     return out
 
+# %% ../nbs/10b_explanations.ipynb #731c69f7
 def mean_rows(values:pd.DataFrame, # one row per image, one column per score
               n_boot:int=1000, seed:int=0, alpha:float=0.05) -> pd.DataFrame:
     "Tidy `metric, value, ci_low, ci_high, n`: the mean of each column over the images (NaN rows left out), bootstrap CI."
@@ -273,6 +289,7 @@ def mean_rows(values:pd.DataFrame, # one row per image, one column per score
     out[["value", "ci_low", "ci_high"]] = out[["value", "ci_low", "ci_high"]].astype(float).round(4)
     return out
 
+# %% ../nbs/10b_explanations.ipynb #43b90a9c
 def paired_ratio_difference(a:pd.DataFrame, # system A's counts, one row per image
                             b:pd.DataFrame, # system B's counts, the same images in the same order
                             rates:dict=FAITH_RATES, n_boot:int=1000, seed:int=0, alpha:float=0.05) -> pd.DataFrame:
@@ -310,13 +327,12 @@ def reference_scores(hypotheses:list, # the explanations
     return out
 
 # %% ../nbs/10b_explanations.ipynb #8dbd4eba
-PAIR_COUNTS = ("changed", "follows", "stale", "kept", "stays")
-PAIR_RATES = {"follows changed evidence": ("follows", "changed"), "cites removed evidence": ("stale", "changed"),
-              "keeps unchanged evidence": ("stays", "kept")}
-
 def cited(text, matcher:EvidenceMatcher) -> set:
     "The elements `text` asserts (denials left out)."
     return {c.element for c in matcher.claims(text) if not c.negated}
+
+# %% ../nbs/10b_explanations.ipynb #f36b6f0d
+PAIR_COUNTS = ("changed", "follows", "stale", "kept", "stays")
 
 def pair_following(text_a, text_b, # the two explanations of a minimal pair
                    phrases_a, phrases_b, # the two pictures' evidence phrases
@@ -329,6 +345,10 @@ def pair_following(text_a, text_b, # the two explanations of a minimal pair
                 stale=sum((e in Ea and e not in Da) or (e in Eb and e not in Db) for e in changed),
                 kept=len(kept), stays=sum((e in Ea) == (e in Eb) for e in kept))
 
+# %% ../nbs/10b_explanations.ipynb #51c49578
+PAIR_RATES = {"follows changed evidence": ("follows", "changed"), "cites removed evidence": ("stale", "changed"),
+              "keeps unchanged evidence": ("stays", "kept")}
+
 # %% ../nbs/10b_explanations.ipynb #98628e04
 def _other_kind(lat:dict) -> dict:
     from myvlm_art.synthart import SIGNATURE_KINDS
@@ -337,6 +357,7 @@ def _other_kind(lat:dict) -> dict:
 
 COUNTERFACTUALS = {"mark removed": lambda lat: {"signature": False}, "mark altered": _other_kind}   # name -> the PaintSpec changes for the latents
 
+# %% ../nbs/10b_explanations.ipynb #92f16946
 def corpus_world(data) -> tuple:
     "`(SynthArtConfig, artists)` a generated SynthArt corpus was painted with (from its provenance)."
     from myvlm_art.instruct import corpus_config
@@ -344,12 +365,32 @@ def corpus_world(data) -> tuple:
     cfg = corpus_config(data)
     return cfg, make_artists(cfg.n_artists, cfg.styles, cfg.genres, np.random.default_rng([cfg.seed, 2**20]))
 
+# %% ../nbs/10b_explanations.ipynb #d6e74f4b
 def record_index(image:str) -> int:
     "The painting index of a corpus image path ('00012.png' → 12)."
     m = re.fullmatch(r"(\d+)\.png", Path(str(image)).name)
     if not m: raise DataError(f"{image}: not a SynthArt corpus image name (NNNNN.png)")
     return int(m.group(1))
 
+# %% ../nbs/10b_explanations.ipynb #ded2bb33
+def changed_pixels(a, b) -> tuple:
+    "`(count, (x0, y0, x1, y1))` of the pixels where images `a` and `b` differ (box None when none)."
+    A, B = np.asarray(a), np.asarray(b)
+    if A.shape != B.shape: raise DataError(f"images differ in size: {A.shape} and {B.shape}")
+    ys, xs = np.nonzero((A != B).reshape(A.shape[0], A.shape[1], -1).any(-1))
+    return len(ys), (None if not len(ys) else (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1))
+
+# %% ../nbs/10b_explanations.ipynb #9a64ea4e
+def corner_box(corner:str, # 'lower_right', 'upper left', ...
+               size:int, # the image side
+               share:float=0.12, # the box's side as a share of the image side (at least 8 px: small pictures keep a 5 px mark and a 2 px margin)
+              ) -> tuple:
+    "`(x0, y0, x1, y1)` of the square at a corner of a `size` image (where the signature mark lies)."
+    c = corner.replace("_", " "); s = max(int(np.ceil(size * share)), 8)
+    x0 = 0 if c.endswith("left") else size - s; y0 = 0 if c.startswith("upper") else size - s
+    return (x0, y0, x0 + s, y0 + s)
+
+# %% ../nbs/10b_explanations.ipynb #64ed8c74
 def repaint(world:tuple, # `corpus_world(data)`
             image:str, # the record's image path (its index)
             change:str|None=None, # a `COUNTERFACTUALS` name, or None: the picture as it was
@@ -362,19 +403,3 @@ def repaint(world:tuple, # `corpus_world(data)`
     ch = COUNTERFACTUALS[change](lat) if change else {}
     img, ev = paint_latents(lat, cfg, **ch)
     return img, ev, ch
-
-def changed_pixels(a, b) -> tuple:
-    "`(count, (x0, y0, x1, y1))` of the pixels where images `a` and `b` differ (box None when none)."
-    A, B = np.asarray(a), np.asarray(b)
-    if A.shape != B.shape: raise DataError(f"images differ in size: {A.shape} and {B.shape}")
-    ys, xs = np.nonzero((A != B).reshape(A.shape[0], A.shape[1], -1).any(-1))
-    return len(ys), (None if not len(ys) else (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1))
-
-def corner_box(corner:str, # 'lower_right', 'upper left', ...
-               size:int, # the image side
-               share:float=0.12, # the box's side as a share of the image side (at least 8 px: small pictures keep a 5 px mark and a 2 px margin)
-              ) -> tuple:
-    "`(x0, y0, x1, y1)` of the square at a corner of a `size` image (where the signature mark lies)."
-    c = corner.replace("_", " "); s = max(int(np.ceil(size * share)), 8)
-    x0 = 0 if c.endswith("left") else size - s; y0 = 0 if c.startswith("upper") else size - s
-    return (x0, y0, x0 + s, y0 + s)

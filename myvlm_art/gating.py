@@ -47,6 +47,7 @@ class Selection:
     signals: torch.Tensor       # [B, budget] float, the (graph-weighted) signal of each selected concept (0 for empty)
     n_selected: torch.Tensor    # [B] long
 
+# %% ../nbs/06_gating.ipynb #0eaf5552
 @functools.lru_cache(maxsize=256)
 def _column_tensors(sizes:tuple, # concepts per dimension, in global order
                     taus:tuple, # τ of each dimension
@@ -59,6 +60,7 @@ def _column_tensors(sizes:tuple, # concepts per dimension, in global order
     tau = torch.tensor(taus)[dim_id]
     return dim_id, start[dim_id], tau, tau - delta, 2.0 + torch.tensor(weights, dtype=torch.float32)[dim_id]
 
+# %% ../nbs/06_gating.ipynb #c5ed654a
 def _rank_in_dim(key:torch.Tensor, # [B, N] scores, higher first
                  dim_id:torch.Tensor, # [N] dimension of each column (columns of a dimension are contiguous)
                  col_start:torch.Tensor, # [N] first column of each column's dimension
@@ -70,6 +72,7 @@ def _rank_in_dim(key:torch.Tensor, # [B, N] scores, higher first
     pos = torch.empty_like(order).scatter_(1, order, torch.arange(N).expand(B, N))
     return pos - col_start
 
+# %% ../nbs/06_gating.ipynb #22d230fe
 def select_concepts(signals:torch.Tensor, # [B, N] signals in [0, 1], global concept index
                     concepts:dict, # {dim: [names]} in global order
                     cfg:GateConfig, # the gate's knobs
@@ -116,10 +119,12 @@ class GateOutput:
     @property
     def lengths(self) -> torch.Tensor: return self.mask.sum(1)
 
+# %% ../nbs/06_gating.ipynb #8be96707
 def tokens_per_concept(signal:torch.Tensor, max_tokens:int) -> torch.Tensor:
     "k = max(1, ceil(s · max_tokens)) for selected concepts (s > 0); 0 for empty slots (s = 0 and id -1 are handled by the caller)."
     return torch.clamp(torch.ceil(signal * max_tokens), min=1, max=max_tokens).long()
 
+# %% ../nbs/06_gating.ipynb #b7c10d69
 class MultiTokenConceptLayer(torch.nn.Module):
     "Learned multi-token concept embeddings, gated by prototype signals."
     def __init__(self, concepts:dict, # {dim: [names]} in the global order of the signals
@@ -208,6 +213,7 @@ def cooccurrence_graph(labels:pd.DataFrame, # training labels, a column per dime
         M[:, sl] /= np.maximum(M[:, sl].sum(1, keepdims=True), 1)
     return torch.tensor(M, dtype=torch.float32)
 
+# %% ../nbs/06_gating.ipynb #dec4eaff
 def set_graph(layer:MultiTokenConceptLayer, graph:torch.Tensor) -> MultiTokenConceptLayer:
     "Give the layer its co-occurrence graph (used when `cfg.graph_alpha` > 0)."
     n = layer.values.shape[0]

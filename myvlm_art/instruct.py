@@ -12,8 +12,8 @@ from .core import *
 from .data import ArtData
 from .synthart import SynthArtConfig, make_artists, sample_latents, paint_latents, generator_hash
 from .vlm import VLM, module_fingerprint, resolve_attention
-from .align import (train_precision, training_accelerator, epoch_order, lr_factor, frozen_digest, forget_digest, replaced_folder,
-                             align_loss, step_share, gather_counts, share_of_mean, sync_gradients)
+from .align import lr_factor, align_loss
+from .training import train_precision, training_accelerator, epoch_order, frozen_digest, forget_digest, replaced_folder, step_share, gather_counts, share_of_mean, sync_gradients
 from .prompts import ConceptCollate, ConceptDataConfig, embed_with_images, stage_b_kind, target_segments, reason_text, DEFAULT_DIMENSIONS
 
 # %% auto #0
@@ -32,6 +32,7 @@ def pool_root(cfg:SynthArtConfig, paths:Paths) -> Path:
     "The pool's folder: `data/images/<corpus name>_pool/`."
     return paths.data/"images"/f"{cfg.name}_pool"
 
+# %% ../nbs/07b_instruct.ipynb #7b7cccb2
 def render_pool(cfg:SynthArtConfig, # the study's corpus config (same world: seed, artists, styles, genres, size)
                 n:int, # pool paintings
                 paths:Paths, # project paths (images under data/images/<name>_pool/)
@@ -213,23 +214,28 @@ def instruct_loss(vlm:VLM, # the VLM (adapters injected)
     embeds = embed_with_images(vlm, batch["input_ids"], batch["image_positions"], tokens)
     return align_loss(vlm, embeds, batch["attention_mask"], batch["labels"], tail=tail)
 
-# %% ../nbs/07b_instruct.ipynb #cbd30f44
+# %% ../nbs/07b_instruct.ipynb #f1e5eff3
 INSTRUCT_FILES = ("adapter.safetensors", "projector.safetensors", "instruct.json")
 
+# %% ../nbs/07b_instruct.ipynb #0aeaaa53
 def _adapter_meta(cfg:InstructConfig, base:dict) -> dict:
     return {"kind": "lora-adapter", "r": cfg.lora_r, "alpha": cfg.lora_alpha, "targets": list(cfg.targets), **base}
 
+# %% ../nbs/07b_instruct.ipynb #fc6dfba9
 def _stage1_identity(vlm:VLM) -> dict:
     "What a stage 2 is trained from: the stage-1 model's digest and its parts' fingerprints."
     return {"stage1": frozen_digest(vlm, include_projector=True)[:16], "lm_fingerprint": vlm.info["lm_fingerprint"],
             "vision_fingerprint": vlm.info["vision_fingerprint"]}
 
+# %% ../nbs/07b_instruct.ipynb #9c58a395
 def _pool_fingerprint(pool:pd.DataFrame) -> str: return config_hash(pool.drop(columns="heldout").to_dict("records"), 16)
 
+# %% ../nbs/07b_instruct.ipynb #2aca144c
 def adapter_tag(tensors:dict) -> str:
     "A short hash of an adapter state dict (what `vlm.info` records of merged adapters)."
     return sha256_bytes(b"".join(tensors[k].float().numpy().tobytes() for k in sorted(tensors)))[:16]
 
+# %% ../nbs/07b_instruct.ipynb #cbd30f44
 def train_instruct(vlm:VLM, # the stage-1 VLM; on return its projector is stage 2's and the adapters are merged
                    pool:pd.DataFrame, # from `render_pool`
                    images_root:Path|str, # the pool's folder
@@ -328,6 +334,7 @@ def instruct_is_current(out_dir:Path|str, vlm:VLM, pool:pd.DataFrame, cfg:Instru
             and rec.get("stage1") == frozen_digest(vlm, include_projector=True)[:16]
             and rec.get("pool") == _pool_fingerprint(pool))
 
+# %% ../nbs/07b_instruct.ipynb #71fe451a
 def ensure_instructed(vlm:VLM, # the stage-1 VLM (stage 2 merged in place)
                       pool:pd.DataFrame, images_root:Path|str, vocab:dict, # the pool and the study's vocabulary
                       cfg:InstructConfig|None=None,

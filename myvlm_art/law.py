@@ -14,21 +14,23 @@ from .data import ArtData, load_image
 from .synthart import SynthArtConfig, make_artists, minimal_pair_latents, minimal_pairs_path, paint_latents
 from .encoders import Encoder, FeatureCache, encode_paths
 from .vlm import VLM, module_fingerprint, resolve_attention
-from .align import AlignConfig, AlignCollate, align_inputs, align_loss, lr_factor, epoch_order, train_precision, training_accelerator
+from .align import AlignConfig, AlignCollate, align_inputs, align_loss, lr_factor
+from .training import epoch_order, train_precision, training_accelerator
 from .instruct import corpus_config
 from .prompts import prompt_for, target_segments
 
 # %% auto #0
 __all__ = ['LAYOUT_HIDDEN', 'REPRESENTATION_NAMES', 'layout_keypoints', 'warp_field', 'warp_points', 'scene_keypoints',
-           'correspondence_pairs', 'match_points', 'pck', 'correspondence_score', 'alignment_score', 'minmax',
+           'correspondence_pairs', 'pck', 'match_points', 'correspondence_score', 'alignment_score', 'minmax',
            'law_model', 'recall_at_k', 'fit_law', 'law_table', 'pool_grid', 'resize_grid', 'HiddenStateEncoder',
            'PixelPatchEncoder', 'PooledEncoder', 'Representation', 'representation_tokens', 'representation_grids',
            'representation_fingerprint', 'new_projector', 'RepresentationVLM', 'KeysCollate', 'connector_record',
            'train_connector', 'ensure_connector', 'representation_from_spec', 'representation_embeddings']
 
-# %% ../nbs/13_law.ipynb #74cc806b
+# %% ../nbs/13_law.ipynb #76360184
 LAYOUT_HIDDEN = ("color_field", "geometric_abstraction")   # styles that reduce the scene to bands or a grid: its elements are not drawn
 
+# %% ../nbs/13_law.ipynb #74cc806b
 def layout_keypoints(genre:str, # one of the painter's genres
                      n:int, # the canvas side in pixels
                      composition:float, # the artist's compositional habit (-1 … 1)
@@ -119,6 +121,7 @@ def warp_field(n:int, # the canvas side
     dy = amp * w[2][None, :] + 0.5 * amp * w[3][:, None]
     return i[None, :] + dx, i[:, None] + dy
 
+# %% ../nbs/13_law.ipynb #d1fc21a2
 def warp_points(points:np.ndarray, # [K, 2] layout points (x, y), PIL coordinates
                 field, # from `warp_field` (None: no warp)
                ) -> tuple[np.ndarray, np.ndarray]:
@@ -178,6 +181,16 @@ def correspondence_pairs(data:ArtData, # a SynthArt corpus painted here (with it
                     "names": names, "kp_a": np.array([ka[k] for k in names]), "kp_b": np.array([kb[k] for k in names]), "size": int(cfg.image_size)})
     return out
 
+# %% ../nbs/13_law.ipynb #df7311cf
+def pck(pred, # [K, 2] predicted points
+        true, # [K, 2] true points, same units
+        alpha:float, # the threshold as a share of the box side
+        box:float=1.0, # max(h, w) of the target's box, in the points' units (the canvas: the scene fills it)
+       ) -> float:
+    "Percentage of correct keypoints: the share of predictions within `alpha · box` of the truth."
+    d = np.linalg.norm(np.asarray(pred, float) - np.asarray(true, float), axis=1)
+    return float((d < alpha * box).mean())
+
 # %% ../nbs/13_law.ipynb #270f70a6
 def match_points(src, # [g, g, D] source feature grid
                  dst, # [g', g', D] target feature grid
@@ -205,15 +218,6 @@ def match_points(src, # [g, g, D] source feature grid
     s = sim.gather(1, (yy.clamp(0, U - 1) * U + xx.clamp(0, U - 1)).reshape(len(pts), -1)).reshape(ok.shape)
     w = torch.softmax(torch.where(ok, s / temperature, torch.tensor(-torch.inf)).reshape(len(pts), -1), 1).reshape(ok.shape)
     return torch.stack([(w * (xx + 0.5)).sum((1, 2)), (w * (yy + 0.5)).sum((1, 2))], 1).double().numpy() / U
-
-def pck(pred, # [K, 2] predicted points
-        true, # [K, 2] true points, same units
-        alpha:float, # the threshold as a share of the box side
-        box:float=1.0, # max(h, w) of the target's box, in the points' units (the canvas: the scene fills it)
-       ) -> float:
-    "Percentage of correct keypoints: the share of predictions within `alpha · box` of the truth."
-    d = np.linalg.norm(np.asarray(pred, float) - np.asarray(true, float), axis=1)
-    return float((d < alpha * box).mean())
 
 # %% ../nbs/13_law.ipynb #94fcee12
 def correspondence_score(grids:dict, # {image (relative path): [g, g, D] token grid} for every painting of `pairs`
@@ -246,6 +250,7 @@ def minmax(v) -> np.ndarray:
     v = np.asarray(v, dtype=np.float64); lo, hi = v.min(), v.max()
     return np.zeros_like(v) if hi == lo else (v - lo) / (hi - lo)
 
+# %% ../nbs/13_law.ipynb #529bed20
 def law_model(degree:int=2):
     "The law's regression: polynomial features (bias included) then least squares."
     from sklearn.pipeline import make_pipeline
@@ -253,6 +258,7 @@ def law_model(degree:int=2):
     from sklearn.linear_model import LinearRegression
     return make_pipeline(PolynomialFeatures(degree), LinearRegression(fit_intercept=False))
 
+# %% ../nbs/13_law.ipynb #d737ebdf
 def recall_at_k(X, # [n, f] features of the representations
                 y, # [n] their downstream scores
                 k:int=3, # the top k
@@ -268,6 +274,7 @@ def recall_at_k(X, # [n, f] features of the representations
         hits.append(best in np.argsort(-score, kind="stable")[:k])
     return float(np.mean(hits))
 
+# %% ../nbs/13_law.ipynb #86c53ffc
 def fit_law(X, # [n, f] features (already min-max normalised)
             y, # [n] downstream scores (already normalised)
             degree:int=2, k:int=3, held_out:int=2,
@@ -305,6 +312,7 @@ def pool_grid(tokens:torch.Tensor, # [B, T, D] with T = g² (a row-major grid)
     if g <= grid: return tokens
     return F.adaptive_avg_pool2d(tokens.transpose(1, 2).reshape(B, D, g, g).float(), grid).flatten(2).transpose(1, 2)
 
+# %% ../nbs/13_law.ipynb #2fe190b6
 def resize_grid(tokens, # [N, T, D] with T = g² (numpy or torch)
                 g:int, # the wanted side
                ) -> torch.Tensor:
@@ -315,6 +323,7 @@ def resize_grid(tokens, # [N, T, D] with T = g² (numpy or torch)
     m = F.interpolate(t.transpose(1, 2).reshape(N, D, s, s), size=(g, g), mode="bilinear", align_corners=False)
     return m.flatten(2).transpose(1, 2)
 
+# %% ../nbs/13_law.ipynb #64ca7b46
 class HiddenStateEncoder(Encoder):
     "A CLIP vision tower's patch tokens at one hidden layer (CLS dropped); global: their mean."
     def __init__(self, vision, # a `transformers.CLIPVisionModel`
@@ -328,6 +337,7 @@ class HiddenStateEncoder(Encoder):
         h = self.vision(pixel_values=pixels, output_hidden_states=True).hidden_states[self.layer][:, 1:]
         return h.mean(1), h
 
+# %% ../nbs/13_law.ipynb #64d4f682
 class PixelPatchEncoder(Encoder):
     "Raw pixels as tokens: the image at `image_size` cut into `patch`×`patch` patches, RGB in [0, 1] flattened per patch."
     mean, std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
@@ -339,6 +349,7 @@ class PixelPatchEncoder(Encoder):
         t = F.unfold(pixels, self.patch, stride=self.patch).transpose(1, 2)      # [B, g², 3·p²], row-major
         return t.mean(1), t
 
+# %% ../nbs/13_law.ipynb #3fce8dd6
 class PooledEncoder(Encoder):
     "Another encoder's token grid average-pooled to at most `grid`² tokens; global: the mean of its own tokens."
     def __init__(self, base:Encoder, grid:int=6):
@@ -361,9 +372,11 @@ class Representation:
 
     def pooled(self) -> list: return [PooledEncoder(p, self.grid) for p in self.parts]
 
+# %% ../nbs/13_law.ipynb #2c2bb94f
 def _grids(parts:list, paths:list, cache, progress:bool) -> list:
     return [encode_paths(p, paths, cache, kind="tokens", progress=progress) for p in parts]
 
+# %% ../nbs/13_law.ipynb #b94c35f2
 def representation_tokens(rep:Representation, # the representation
                           paths:list, # image files
                           cache:FeatureCache|None=None, # feature cache (None: the project's)
@@ -377,6 +390,7 @@ def representation_tokens(rep:Representation, # the representation
     g = max(math.isqrt(p.shape[1]) for p in parts)
     return torch.cat([resize_grid(p, g) / s for p, s in zip(parts, scales)], -1).numpy(), list(scales)
 
+# %% ../nbs/13_law.ipynb #27daacb6
 def representation_grids(rep:Representation, paths:list, cache:FeatureCache|None=None, progress:bool=False) -> np.ndarray:
     "[N, g, g, D] patch descriptors for C: each part's native grid, L2-normalised per token, resampled to the finest grid, concatenated."
     parts = _grids(rep.parts, paths, cache, progress)
@@ -384,6 +398,7 @@ def representation_grids(rep:Representation, paths:list, cache:FeatureCache|None
     t = torch.cat([F.normalize(resize_grid(p, g), dim=-1) for p in parts], -1)
     return t.reshape(len(paths), g, g, -1).numpy()
 
+# %% ../nbs/13_law.ipynb #72a80be9
 def representation_fingerprint(rep:Representation, scales:list) -> str:
     "What a projector for `rep` depends on: its encoders (weights included in their names), pooling and scales."
     return config_hash({"parts": [p.name for p in rep.parts], "grid": rep.grid, "scales": [float(f"{s:.6g}") for s in scales]}, 12)
@@ -401,6 +416,7 @@ def new_projector(base:VLM, # the VLM whose projector class, LM width and dtype 
     if warm: proj.linear_2.load_state_dict(base.projector.linear_2.state_dict())
     return proj.to(base.device, base.dtype).requires_grad_(False).eval()
 
+# %% ../nbs/13_law.ipynb #6ca95722
 class RepresentationVLM(VLM):
     "The base VLM's language model reading a vision representation's cached tokens through its own projector."
     def __init__(self, base:VLM, # the VLM whose language model (and tokenizer, template, dtype) is used
@@ -443,6 +459,7 @@ class KeysCollate(AlignCollate):
         super().__init__(vlm, dataclasses.replace(cfg, prompt=prompt_for("keys", self.dims)), images_root)
     def caption(self, record) -> str: return "".join(t for t, _ in target_segments(record, "keys", self.dims))
 
+# %% ../nbs/13_law.ipynb #b881a83f
 def connector_record(vlm, cfg:AlignConfig, steps:int, records:list, dims) -> dict:
     "What a trained projector depends on (its cache key): the representation, the LM, the recipe, the steps and the training paintings."
     cfg = dataclasses.replace(cfg, precision=train_precision(cfg.precision, vlm))
@@ -450,6 +467,7 @@ def connector_record(vlm, cfg:AlignConfig, steps:int, records:list, dims) -> dic
     return {"vision_fingerprint": vlm.info["vision_fingerprint"], "lm_fingerprint": vlm.info["lm_fingerprint"], "init": vlm.info.get("projector_init"), "config": config_to_dict(cfg),
             "steps": int(steps), "dims": list(dims), "data": data, "target": "keys"}
 
+# %% ../nbs/13_law.ipynb #5ff5a4d7
 def train_connector(vlm:RepresentationVLM, # its projector is trained in place
                     records:list, # training paintings (dicts with image and the dims' labels), in a fixed order
                     dims, # the dimensions the answers name
@@ -493,6 +511,7 @@ def train_connector(vlm:RepresentationVLM, # its projector is trained in place
         write_json_atomic(out/"connector.json", rec); write_provenance(out/"connector.json", rec["config"], seed=cfg.seed)
     return rec
 
+# %% ../nbs/13_law.ipynb #cb77c5d3
 def ensure_connector(vlm:RepresentationVLM, records:list, dims, images_root, cfg:AlignConfig|None=None, steps:int=24,
                      out_dir:Path|str=None, # the projector's folder (one per representation)
                      progress:bool=False) -> tuple[dict, bool]:
@@ -506,8 +525,6 @@ def ensure_connector(vlm:RepresentationVLM, records:list, dims, images_root, cfg
     return train_connector(vlm, records, dims, images_root, cfg, steps, out, progress), True
 
 # %% ../nbs/13_law.ipynb #bb750054
-REPRESENTATION_NAMES = ("synthclip", "synthclip@<epochs>", "effnet-lite0", "magenta-style", "pixels", "open_clip-random", "open_clip:<arch>:<checkpoint>")
-
 def _synthclip_at(epochs:int, data:ArtData, paths:Paths, seed:int, precision:str):
     "The synthclip tower after `epochs` epochs of its recipe (0: its initial weights), trained once under data/models/law/."
     from myvlm_art.synthclip import SynthClip, SynthClipConfig, synthclip_is_current, train_fingerprint, train_synthclip, load_synthclip
@@ -519,6 +536,9 @@ def _synthclip_at(epochs:int, data:ArtData, paths:Paths, seed:int, precision:str
     out = paths.data/"models"/"law"/f"synthclip-e{epochs}"
     if not synthclip_is_current(out, cfg, train_fingerprint(data)): train_synthclip(data, cfg, out, progress=False)
     return load_synthclip(out).model.vision
+
+# %% ../nbs/13_law.ipynb #09827af1
+REPRESENTATION_NAMES = ("synthclip", "synthclip@<epochs>", "effnet-lite0", "magenta-style", "pixels", "open_clip-random", "open_clip:<arch>:<checkpoint>")
 
 def _part(spec:str, paths:Paths, data, seed:int, precision:str) -> tuple[Encoder, str]:
     from myvlm_art.encoders import get_encoder, tiny_open_clip_checkpoint
@@ -535,6 +555,7 @@ def _part(spec:str, paths:Paths, data, seed:int, precision:str) -> tuple[Encoder
     if spec in ("effnet-lite0", "magenta-style") or spec.startswith("open_clip:"): return get_encoder(spec, paths), spec
     raise ConfigError(f"unknown representation {spec!r}; parts are one of {list(REPRESENTATION_NAMES)}, joined by '+'")
 
+# %% ../nbs/13_law.ipynb #fc1ba1a9
 def representation_from_spec(spec:str, # e.g. "synthclip", "synthclip@2", "synthclip+effnet-lite0"
                              paths:Paths, # the project (models and the synthclip tower)
                              data:ArtData|None=None, # the corpus (to train a synthclip checkpoint)
@@ -544,6 +565,7 @@ def representation_from_spec(spec:str, # e.g. "synthclip", "synthclip@2", "synth
     made = [_part(s.strip(), paths, data, seed, precision) for s in spec.split("+")]
     return Representation(spec, tuple(e for e, _ in made), grid, " + ".join(n for _, n in made))
 
+# %% ../nbs/13_law.ipynb #b455334d
 def representation_embeddings(rep:Representation, paths:list, cache:FeatureCache|None=None, progress:bool=False) -> np.ndarray:
     "[N, D] what the prototype heads read: each part's global embedding, L2-normalised, concatenated."
     parts = [encode_paths(p, paths, cache, kind="global", progress=progress) for p in rep.parts]

@@ -49,6 +49,7 @@ def bootstrap_indices(n:int, n_boot:int=1000, seed:int=0) -> np.ndarray:
     if n < 1 or n_boot < 1: raise ConfigError(f"bootstrap needs n >= 1 and n_boot >= 1, got {n}, {n_boot}")
     return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
 
+# %% ../nbs/10_metrics.ipynb #16be284d
 def percentile_ci(values:np.ndarray, alpha:float=0.05) -> tuple[float, float]:
     "The central `1 - alpha` percentile interval."
     lo, hi = np.quantile(values, [alpha / 2, 1 - alpha / 2])

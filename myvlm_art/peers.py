@@ -11,8 +11,8 @@ import numpy as np, pandas as pd, torch
 from .core import *
 from .data import ArtData
 from .vlm import VLM, module_fingerprint, resolve_attention
-from .align import (train_precision, training_accelerator, epoch_order, frozen_digest, replaced_folder, train_records, align_fingerprint,
-                             AlignConfig, AlignCollate, align_inputs, align_loss)
+from .align import align_fingerprint, AlignConfig, AlignCollate, align_inputs, align_loss
+from .training import train_precision, training_accelerator, epoch_order, frozen_digest, replaced_folder, train_records
 from .prompts import ConceptCollate, concept_inputs, inject_concepts
 from .instruct import add_lora, merge_lora, adapter_tag, LORA_TARGETS
 from .trainer import (ConceptTrainConfig, weighted_loss, deterministic_algorithms, ensure_concepts)
@@ -48,8 +48,6 @@ def lora_peer_key(vlm:VLM, data:ArtData, train:ConceptTrainConfig, cfg:LoraPeerC
                         "train": config_to_dict(train), "peer": config_to_dict(cfg.validate())}, 16)
 
 # %% ../nbs/08c_peers.ipynb #632c8256
-PEER_FILES = ("adapter.safetensors", "peer.json")
-
 def train_lora_peer(vlm:VLM, # the base VLM; on return it is the peer (adapters merged)
                     data:ArtData, # the study's corpus (train split)
                     train:ConceptTrainConfig, # the concept training's recipe (examples, targets, order, steps)
@@ -127,6 +125,8 @@ def load_lora_peer(vlm:VLM, # the base VLM the peer was trained from (a fresh co
     return vlm
 
 # %% ../nbs/08c_peers.ipynb #8b02b7df
+PEER_FILES = ("adapter.safetensors", "peer.json")
+
 def ensure_lora_peer(vlm:VLM, # the base VLM (a fresh copy: it becomes the peer)
                      data:ArtData, train:ConceptTrainConfig, cfg:LoraPeerConfig|None=None,
                      out_dir:Path|str|None=None, # default data/models/lora_peer
@@ -142,8 +142,6 @@ def ensure_lora_peer(vlm:VLM, # the base VLM (a fresh copy: it becomes the peer)
     return vlm
 
 # %% ../nbs/08c_peers.ipynb #67f135ff
-LINEAR_C_GRID = (0.01, 0.1, 1.0, 10.0)    # the declared grid for the heads' L2 strength (chosen on val)
-
 def linear_head_signals(X:np.ndarray, # [N, D] frozen image features of every record
                         labels:pd.DataFrame, # the records' labels, a column per dimension
                         concepts:dict, # {dim: names} in the signals' global order
@@ -170,6 +168,8 @@ def linear_head_signals(X:np.ndarray, # [N, D] frozen image features of every re
     return out if extra is None else (out, out_e)
 
 # %% ../nbs/08c_peers.ipynb #99ed20fa
+LINEAR_C_GRID = (0.01, 0.1, 1.0, 10.0)    # the declared grid for the heads' L2 strength (chosen on val)
+
 def myvlm_signals(data:ArtData, # the corpus (train split fits the heads, val split chooses C and the thresholds)
                   paths:Paths, # the project (features cached under data/cache/features)
                   concepts:dict, # {dim: names}: the global order of MyVLM-Art's signals

@@ -12,22 +12,23 @@ from .core import *
 from .data import DEFAULT_DIMENSIONS
 from .synthclip import record_field, evidence_phrases, record_image_key
 from .vlm import padding_id
+from .training import chat_prompt_ids, embed_with_images
 
 # %% auto #0
-__all__ = ['PROMPT_KINDS', 'EVAL_KINDS', 'JSON_OPEN', 'JSON_CLOSE', 'DIM_QUESTIONS', 'PROMPTS', 'STAGES', 'ROLES', 'prompt_for',
+__all__ = ['PROMPT_KINDS', 'EVAL_KINDS', 'DIM_QUESTIONS', 'PROMPTS', 'JSON_OPEN', 'JSON_CLOSE', 'ROLES', 'STAGES', 'prompt_for',
            'prefill_for', 'label_words', 'reason_text', 'stage_b_kind', 'target_segments', 'ConceptDataConfig',
-           'ConceptCollate', 'insert_tokens', 'embed_with_images', 'inject_concepts', 'concept_inputs']
+           'ConceptCollate', 'insert_tokens', 'inject_concepts', 'concept_inputs']
 
-# %% ../nbs/07_prompts.ipynb #f75471ff
-PROMPT_KINDS = ("natural", "structured", "keys")
-EVAL_KINDS = ("natural", "structured")    # the prompts answers are evaluated under
-JSON_OPEN, JSON_CLOSE = "<json>", "</json>"
-DIM_QUESTIONS = {"artist": "who painted it", "style": "in which style", "genre": "which genre it is"}   # how the natural prompt asks for a dimension
-
+# %% ../nbs/07_prompts.ipynb #b93809e7
 def _listing(items:list, oxford:bool=False) -> str:
     "'a', 'a and b', 'a, b and c' (with `oxford`: 'a, b, and c')."
     if len(items) <= 2: return " and ".join(items)
     return ", ".join(items[:-1]) + ("," if oxford else "") + " and " + items[-1]
+
+# %% ../nbs/07_prompts.ipynb #f75471ff
+PROMPT_KINDS = ("natural", "structured", "keys")
+EVAL_KINDS = ("natural", "structured")    # the prompts answers are evaluated under
+DIM_QUESTIONS = {"artist": "who painted it", "style": "in which style", "genre": "which genre it is"}   # how the natural prompt asks for a dimension
 
 def prompt_for(kind:str, # 'natural', 'structured' or 'keys'
                dims=DEFAULT_DIMENSIONS, # the study's dimensions, in order
@@ -45,21 +46,24 @@ def prompt_for(kind:str, # 'natural', 'structured' or 'keys'
                 f"{_listing([f'{chr(34)}{d}{chr(34)}' for d in (*dims, 'evidence')])} (one sentence).")
     return f"Look at this painting. Name {_listing([f'its {w}' for w in words])}, one per line."
 
+# %% ../nbs/07_prompts.ipynb #1c5f41bb
 PROMPTS = {k: prompt_for(k) for k in PROMPT_KINDS}   # the prompts of the default dimensions
 
+# %% ../nbs/07_prompts.ipynb #3de3cc2b
+JSON_OPEN, JSON_CLOSE = "<json>", "</json>"
+
+# %% ../nbs/07_prompts.ipynb #13679b82
 def prefill_for(kind:str, dims=DEFAULT_DIMENSIONS) -> str:
     "The text the assistant's answer to prompt `kind` starts with (the structured answer's JSON opening)."
     prompt_for(kind, dims)
     return f'{JSON_OPEN}{{"{dims[0]}": "' if kind == "structured" else ""
 
-# %% ../nbs/07_prompts.ipynb #0405e343
-STAGES = ("A", "B")
-ROLES = ("key", "format", "reason")
-
+# %% ../nbs/07_prompts.ipynb #fdeeb60a
 def label_words(label) -> str:
     "A concept label as words: underscores and hyphens as spaces."
     return " ".join(re.sub(r"[_\-]+", " ", str(label)).split())
 
+# %% ../nbs/07_prompts.ipynb #953ce8d0
 def reason_text(record, # a record with `evidence` phrases
                 tokenizer=None, # if given, phrases are dropped from the end until the text has at most `max_tokens` tokens
                 max_tokens:int=64, # the reason's token budget
@@ -71,9 +75,13 @@ def reason_text(record, # a record with `evidence` phrases
         ev = ev[:-1]
     return _listing(ev)
 
+# %% ../nbs/07_prompts.ipynb #d170457e
 def stage_b_kind(record, seed:int=0) -> str:
     "The prompt kind a record gets in Stage B: one of `PROMPTS`, deterministic in `(seed, image)`."
     return list(PROMPTS)[int(np.random.default_rng([seed, record_image_key(record), 2]).integers(len(PROMPTS)))]
+
+# %% ../nbs/07_prompts.ipynb #0405e343
+ROLES = ("key", "format", "reason")
 
 def target_segments(record, # a record with the dims' labels
                     kind:str, # prompt kind
@@ -121,6 +129,9 @@ class ConceptDataConfig:
         if self.max_reason_tokens < 1: raise ConfigError(f"ConceptDataConfig.max_reason_tokens must be >= 1, got {self.max_reason_tokens!r}")
         return self
 
+# %% ../nbs/07_prompts.ipynb #3a77d2ab
+STAGES = ("A", "B")
+
 class ConceptCollate:
     "Records -> a left-padded concept-training batch of one stage; labels and weights on the target tokens only."
     def __init__(self, vlm, # the VLM (tokenizer, chat template, image size)
@@ -138,14 +149,8 @@ class ConceptCollate:
     def prompt_ids(self, kind:str) -> list[int]:
         "Token ids of the chat prompt of `kind` with the image slots expanded and the prefill (cached)."
         if kind not in self._prompt:
-            v, T = self.vlm, self.vlm.n_image_tokens
-            text = v.chat_text(prompt_for(kind, self.cfg.dims), image=True, system=self.cfg.system).replace(v.image_token, v.image_token * T)
-            bos = v.tokenizer.bos_token
-            ids = v.tokenizer(text, add_special_tokens=not (bos and text.startswith(bos))).input_ids
-            ids += v.tokenizer(prefill_for(kind, self.cfg.dims), add_special_tokens=False).input_ids if prefill_for(kind, self.cfg.dims) else []
-            got = sum(i == v.image_token_id for i in ids)
-            if got != T: raise DataError(f"the {kind} prompt has {got} image slots after tokenisation, expected {T}")
-            self._prompt[kind] = ids
+            dims = self.cfg.dims
+            self._prompt[kind] = chat_prompt_ids(self.vlm, prompt_for(kind, dims), self.cfg.system, prefill_for(kind, dims), f"the {kind} prompt")
         return self._prompt[kind]
 
     def target(self, record, stage:str) -> tuple[str, list[int], list[float]]:
@@ -214,17 +219,6 @@ def insert_tokens(seq:dict, # {name: [B, L, ...]} per-position tensors (e.g. inp
     return out, mask, torch.where(nm, new_to, torch.full_like(new_to, -1))
 
 # %% ../nbs/07_prompts.ipynb #a97cf039
-def embed_with_images(vlm, # the VLM
-                      input_ids:torch.Tensor, # [B, L] ids with image slots
-                      image_positions:torch.Tensor, # [B, T] the slots of each row
-                      image_tokens:torch.Tensor, # [B, T, H] post-connector tokens
-                     ) -> torch.Tensor:
-    "`inputs_embeds` [B, L, H]: the token embeddings with each row's visual tokens on its image slots."
-    ids, pos = input_ids.to(vlm.device), image_positions.to(vlm.device)
-    embeds = vlm.embed(ids).clone()
-    embeds[torch.arange(len(ids), device=vlm.device)[:, None], pos] = image_tokens.to(embeds.dtype)
-    return embeds
-
 def inject_concepts(layer, # a `MultiTokenConceptLayer`
                     seq:dict, # {name: [B, L, ...]} with `inputs_embeds` (visual tokens in place) and e.g. labels, weights, input_ids
                     attention_mask:torch.Tensor, # [B, L], left-padded
@@ -241,6 +235,7 @@ def inject_concepts(layer, # a `MultiTokenConceptLayer`
                                          gate.mask.to(emb.device), fill)
     return out, mask, positions, gate
 
+# %% ../nbs/07_prompts.ipynb #8223c6fe
 def concept_inputs(vlm, # the VLM (frozen)
                    layer, # a `MultiTokenConceptLayer`, or None for the baseline (nothing spliced)
                    batch:dict, # `input_ids`, `attention_mask`, `image_positions`, `pixels`, `signals` (+ `labels`, `weights`)

@@ -12,7 +12,7 @@ from .core import *
 from .data import read_csv_strict
 
 # %% auto #0
-__all__ = ['concept_index', 'concepts_from_labels', 'dim_slices', 'signal_predictions', 'PrototypeHead', 'nuisance_fixture',
+__all__ = ['concept_index', 'concepts_from_labels', 'dim_slices', 'signal_predictions', 'nuisance_fixture', 'PrototypeHead',
            'PrototypeConfig', 'prototype_loss', 'PrototypeTrainer', 'signals_from_similarities', 'export_signals',
            'write_signals', 'read_signals', 'calibrate_thresholds', 'score_head']
 
@@ -21,12 +21,14 @@ def concept_index(concepts:dict) -> list[tuple[str, str]]:
     "`[(dimension, name), ...]` in global order: dimensions in the order given, names as listed."
     return [(d, n) for d, names in concepts.items() for n in names]
 
+# %% ../nbs/04_prototypes.ipynb #6873520b
 def concepts_from_labels(labels:pd.DataFrame, dims) -> dict:
     "`{dim: sorted unique names}` from a labels table."
     missing = [d for d in dims if d not in labels.columns]
     if missing: raise DataError(f"labels have no column(s) {missing}; columns are {list(labels.columns)}")
     return {d: sorted(labels[d].astype(str).unique()) for d in dims}
 
+# %% ../nbs/04_prototypes.ipynb #30640932
 def dim_slices(concepts:dict) -> dict:
     "`{dim: slice}` of each dimension's columns in the global index."
     out, s = {}, 0
@@ -49,6 +51,47 @@ def _unit(x):
     if isinstance(x, np.ndarray): return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
     return torch.nn.functional.normalize(x, dim=-1)
 
+# %% ../nbs/04_prototypes.ipynb #95ca0fc9
+def _check_head_checkpoint(path, tensors:dict, meta:dict):
+    "Refuse, in one line naming `path`, prototype-head metadata or tensors that do not describe a head."
+    def bad(msg): raise CheckpointError(f"{path}: {msg}")
+    missing = [k for k in ("encoder", "dims", "concepts", "dim") if k not in meta]
+    if missing: bad(f"prototype-head metadata lacks {missing}")
+    dims, concepts, D = meta["dims"], meta["concepts"], meta["dim"]
+    if not isinstance(dims, list) or not dims or not all(isinstance(d, str) for d in dims) or len(set(dims)) != len(dims):
+        bad(f"dims must be a non-empty list of distinct names, got {dims!r}")
+    if not isinstance(concepts, dict) or sorted(concepts) != sorted(dims): bad(f"concepts must map each of {dims} to its names")
+    for d in dims:
+        ns = concepts[d]
+        if not isinstance(ns, list) or not ns or not all(isinstance(n, str) for n in ns) or len(set(ns)) != len(ns):
+            bad(f"concepts[{d!r}] must be a non-empty list of distinct names")
+    if not isinstance(D, int) or isinstance(D, bool) or D < 1: bad(f"dim must be a positive integer, got {D!r}")
+    if not isinstance(meta["encoder"], str): bad(f"encoder must be a name, got {meta['encoder']!r}")
+    for d in dims:
+        k, want = f"prototypes.{d}", (len(concepts[d]), D)
+        if k not in tensors: bad(f"tensor {k} is missing")
+        t = tensors[k]
+        if tuple(t.shape) != want: bad(f"{k} has shape {tuple(t.shape)}, expected {want}")
+        if not t.dtype.is_floating_point: bad(f"{k} has dtype {t.dtype}, expected floating point")
+        if not torch.isfinite(t).all(): bad(f"{k} contains NaN or infinite values")
+        if (t.norm(dim=1) == 0).any(): bad(f"{k} has an all-zero prototype")
+
+# %% ../nbs/04_prototypes.ipynb #bace8078
+def nuisance_fixture(n_per_class:int=60, # samples per class
+                     n_classes:int=4, # classes
+                     d:int=16, # embedding size
+                     seed:int=0):
+    "Embeddings whose class means differ along a clean and a very noisy direction (for tests); returns `(X, y)`."
+    rng = np.random.default_rng(seed)
+    clean, noisy = rng.normal(size=(n_classes, d // 2)), rng.normal(size=(n_classes, d // 2))
+    X, y = [], []
+    for c in range(n_classes):
+        a = clean[c] * 0.5 + rng.normal(scale=0.35, size=(n_per_class, d // 2))
+        b = noisy[c] * 0.5 + rng.normal(scale=2.0, size=(n_per_class, d // 2))
+        X.append(np.concatenate([a, b], 1) + 4.0 / math.sqrt(d)); y += [f"c{c}"] * n_per_class
+    return np.concatenate(X).astype(np.float32), np.array(y)
+
+# %% ../nbs/04_prototypes.ipynb #1f2b66bb
 class PrototypeHead:
     "Unit-norm prototypes `[C, D]` per dimension, for one encoder."
     def __init__(self, concepts:dict, # {dim: [concept names]}
@@ -122,45 +165,6 @@ class PrototypeHead:
         _check_head_checkpoint(path, tensors, meta)
         return cls(meta["concepts"], {d: tensors[f"prototypes.{d}"] for d in meta["dims"]}, meta["encoder"])
 
-def _check_head_checkpoint(path, tensors:dict, meta:dict):
-    "Refuse, in one line naming `path`, prototype-head metadata or tensors that do not describe a head."
-    def bad(msg): raise CheckpointError(f"{path}: {msg}")
-    missing = [k for k in ("encoder", "dims", "concepts", "dim") if k not in meta]
-    if missing: bad(f"prototype-head metadata lacks {missing}")
-    dims, concepts, D = meta["dims"], meta["concepts"], meta["dim"]
-    if not isinstance(dims, list) or not dims or not all(isinstance(d, str) for d in dims) or len(set(dims)) != len(dims):
-        bad(f"dims must be a non-empty list of distinct names, got {dims!r}")
-    if not isinstance(concepts, dict) or sorted(concepts) != sorted(dims): bad(f"concepts must map each of {dims} to its names")
-    for d in dims:
-        ns = concepts[d]
-        if not isinstance(ns, list) or not ns or not all(isinstance(n, str) for n in ns) or len(set(ns)) != len(ns):
-            bad(f"concepts[{d!r}] must be a non-empty list of distinct names")
-    if not isinstance(D, int) or isinstance(D, bool) or D < 1: bad(f"dim must be a positive integer, got {D!r}")
-    if not isinstance(meta["encoder"], str): bad(f"encoder must be a name, got {meta['encoder']!r}")
-    for d in dims:
-        k, want = f"prototypes.{d}", (len(concepts[d]), D)
-        if k not in tensors: bad(f"tensor {k} is missing")
-        t = tensors[k]
-        if tuple(t.shape) != want: bad(f"{k} has shape {tuple(t.shape)}, expected {want}")
-        if not t.dtype.is_floating_point: bad(f"{k} has dtype {t.dtype}, expected floating point")
-        if not torch.isfinite(t).all(): bad(f"{k} contains NaN or infinite values")
-        if (t.norm(dim=1) == 0).any(): bad(f"{k} has an all-zero prototype")
-
-# %% ../nbs/04_prototypes.ipynb #bace8078
-def nuisance_fixture(n_per_class:int=60, # samples per class
-                     n_classes:int=4, # classes
-                     d:int=16, # embedding size
-                     seed:int=0):
-    "Embeddings whose class means differ along a clean and a very noisy direction (for tests); returns `(X, y)`."
-    rng = np.random.default_rng(seed)
-    clean, noisy = rng.normal(size=(n_classes, d // 2)), rng.normal(size=(n_classes, d // 2))
-    X, y = [], []
-    for c in range(n_classes):
-        a = clean[c] * 0.5 + rng.normal(scale=0.35, size=(n_per_class, d // 2))
-        b = noisy[c] * 0.5 + rng.normal(scale=2.0, size=(n_per_class, d // 2))
-        X.append(np.concatenate([a, b], 1) + 4.0 / math.sqrt(d)); y += [f"c{c}"] * n_per_class
-    return np.concatenate(X).astype(np.float32), np.array(y)
-
 # %% ../nbs/04_prototypes.ipynb #1bb458f9
 @dataclass
 class PrototypeConfig:
@@ -189,6 +193,7 @@ class PrototypeConfig:
             if getattr(self, n) < 1: raise ConfigError(f"PrototypeConfig.{n} must be >= 1, got {getattr(self, n)}")
         return self
 
+# %% ../nbs/04_prototypes.ipynb #f41dfef7
 def prototype_loss(s:"torch.Tensor", # [B, C] cosine similarities
                    y:"torch.Tensor", # [B] positive concept indices
                    cfg:PrototypeConfig, # loss settings
@@ -263,10 +268,12 @@ def signals_from_similarities(sims:dict, # {dim: [N, C]} similarities, dims in g
         cols.append(np.clip((1 / (1 + np.exp(-z))) ** (1 / temperature), 0, 1))
     return np.concatenate(cols, 1).astype(np.float32)
 
+# %% ../nbs/04_prototypes.ipynb #1d5c7028
 def export_signals(head:PrototypeHead, embeddings, temperature:float=1.0, normalise:str="zscore") -> np.ndarray:
     "Signals of `embeddings` under `head` (see `signals_from_similarities`)."
     return signals_from_similarities(head.similarities(embeddings), temperature, normalise)
 
+# %% ../nbs/04_prototypes.ipynb #ac2624dc
 def write_signals(path:Path|str, # .json or .csv
                   images:list, # one image path per row
                   signals:np.ndarray, # [N, total concepts]
@@ -286,8 +293,10 @@ def write_signals(path:Path|str, # .json or .csv
     write_provenance(path, config)
     return path
 
+# %% ../nbs/04_prototypes.ipynb #5ada8b72
 def _is_number(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool)
 
+# %% ../nbs/04_prototypes.ipynb #99825dd8
 def _signals_json(path:Path) -> tuple[list, np.ndarray, list]:
     "Images, signals and index of a JSON signals file, each of the type `write_signals` writes; `DataError` naming the file otherwise."
     try: obj = json.loads(path.read_text(encoding="utf-8"))
@@ -305,6 +314,7 @@ def _signals_json(path:Path) -> tuple[list, np.ndarray, list]:
     except (ValueError, OverflowError): raise DataError(f"{path}: signals are not a numeric matrix (rows of different lengths or huge numbers)") from None
     return images, sig, [tuple(c) for c in index]
 
+# %% ../nbs/04_prototypes.ipynb #919ecfd9
 def _signals_csv(path:Path) -> tuple[list, np.ndarray, list]:
     "Images, signals and index of a CSV signals file (`image` + one `dim:name` column per concept); `DataError` naming the file otherwise."
     df = read_csv_strict(path)
@@ -316,6 +326,7 @@ def _signals_csv(path:Path) -> tuple[list, np.ndarray, list]:
     except (ValueError, TypeError): raise DataError(f"{path}: non-numeric signal values") from None
     return df["image"].tolist(), sig, [tuple(c.split(":", 1)) for c in cols]
 
+# %% ../nbs/04_prototypes.ipynb #6708ae06
 def read_signals(path:Path|str, # a file written by `write_signals`
                  index:list|None=None, # expected global concept index (refuse another)
                 ) -> tuple[list, np.ndarray, list]:

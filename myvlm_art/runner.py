@@ -22,9 +22,6 @@ __all__ = ['OUT_PARAM', 'SPEC_KEYS', 'REPORT_KEYS', 'EXPRESSION', 'EXECUTORS', '
 
 # %% ../nbs/11_runner.ipynb #9cc5b621
 OUT_PARAM = "out"   # the parameter through which the runner tells a notebook where to write its results table
-SPEC_KEYS = ("name", "notebook", "description", "base", "grid", "runs", "report")
-REPORT_KEYS = ("title", "order", "view", "text")   # a spec's `report` block: how the report shows the study
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 # %% ../nbs/11_runner.ipynb #f7711419
 @dataclass
@@ -44,6 +41,7 @@ class StudySpec:
         return {"name": self.name, "notebook": self.notebook, "description": self.description,
                 "base": self.base, "grid": self.grid, "runs": self.runs}
 
+# %% ../nbs/11_runner.ipynb #d0372c23
 def _plain(v, where:str):
     "Refuse anything that is not None/bool/int/float/str or a list/dict of those (with string keys)."
     if v is None or isinstance(v, (bool, int, str)): return v
@@ -57,6 +55,7 @@ def _plain(v, where:str):
         return {k: _plain(x, f"{where}.{k}") for k, x in v.items()}
     raise ConfigError(f"{where}: {v!r} is a {type(v).__name__}; use a number, string, true/false, null or a list/mapping of those")
 
+# %% ../nbs/11_runner.ipynb #9bc546f1
 def _params(d, where:str) -> dict:
     "A mapping of parameter name -> plain value; `out` refused."
     if d is None: return {}
@@ -65,6 +64,13 @@ def _params(d, where:str) -> dict:
         if not isinstance(k, str) or not k.isidentifier(): raise ConfigError(f"{where}: {k!r} is not a parameter name")
         if k == OUT_PARAM: raise ConfigError(f"{where}.{k}: `{OUT_PARAM}` is set by the runner (the run's results table), not by a spec")
     return {k: _plain(v, f"{where}.{k}") for k, v in d.items()}
+
+# %% ../nbs/11_runner.ipynb #e34492e1
+SPEC_KEYS = ("name", "notebook", "description", "base", "grid", "runs", "report")
+
+REPORT_KEYS = ("title", "order", "view", "text")   # a spec's `report` block: how the report shows the study
+
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 def load_study(spec:str|Path|dict|StudySpec, # a YAML file, or its content as a dict
               ) -> StudySpec:
@@ -118,8 +124,10 @@ def load_study(spec:str|Path|dict|StudySpec, # a YAML file, or its content as a 
 class _Expr:
     "The default of a parameter whose value is an expression, not a literal: any value is accepted."
     def __repr__(self): return "<expression>"
+
 EXPRESSION = _Expr()
 
+# %% ../nbs/11_runner.ipynb #ab6168f3
 def notebook_parameters(path:Path|str, # an .ipynb file
                        ) -> dict:
     "Name -> default value of the notebook's `parameters` cell (`EXPRESSION` where the default is not a literal)."
@@ -142,6 +150,7 @@ def notebook_parameters(path:Path|str, # an .ipynb file
             if isinstance(t, ast.Name): out[t.id] = default
     return out
 
+# %% ../nbs/11_runner.ipynb #ecdc1fd0
 def _check_param(value, default, where:str):
     "Check (and losslessly coerce: int -> float) a spec value against the type of the notebook's default."
     if default is None or default is EXPRESSION: return value
@@ -165,18 +174,21 @@ def run_id(notebook:str, # the experiment notebook's name
     blob = json.dumps({"notebook": notebook, "parameters": params}, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     return sha256_bytes(blob.encode())[:n]
 
+# %% ../nbs/11_runner.ipynb #1fc60a4a
 @dataclass
 class StudyRun:
     "One run of a study."
     run_id: str    # stable id (names the run's files)
     params: dict   # the parameters the spec sets for it (checked and coerced)
 
+# %% ../nbs/11_runner.ipynb #9737357b
 def _notebook_path(spec:StudySpec, notebooks:Path|str|None) -> Path:
     folder = Path(notebooks) if notebooks is not None else project_root()/"nbs"/"experiments"
     p = folder/f"{spec.notebook}.ipynb"
     if not p.is_file(): raise ConfigError(f"{spec.source}: notebook: no experiment notebook {p}")
     return p
 
+# %% ../nbs/11_runner.ipynb #e6f0ea36
 def _plan(spec:StudySpec, notebooks=None) -> tuple[Path, dict, list[StudyRun]]:
     "Check the spec against its notebook: (notebook path, its parameter defaults, the runs)."
     nb = _notebook_path(spec, notebooks)
@@ -201,6 +213,7 @@ def _plan(spec:StudySpec, notebooks=None) -> tuple[Path, dict, list[StudyRun]]:
         if rid not in seen: seen.add(rid); runs.append(StudyRun(rid, p))
     return nb, defaults, runs
 
+# %% ../nbs/11_runner.ipynb #42cacfa4
 def study_runs(spec:str|Path|dict|StudySpec, # a study spec (file, dict or `StudySpec`)
                notebooks:Path|str|None=None, # folder of the experiment notebooks (default: nbs/experiments/)
               ) -> list[StudyRun]:
@@ -211,6 +224,7 @@ def study_runs(spec:str|Path|dict|StudySpec, # a study spec (file, dict or `Stud
 def _fsync(p:Path):
     with open(p, "rb") as f: os.fsync(f.fileno())
 
+# %% ../nbs/11_runner.ipynb #d8338fd8
 _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 def _execute_run(nb_path:str, # the experiment notebook
@@ -244,18 +258,22 @@ def _execute_run(nb_path:str, # the experiment notebook
         else:
             try: pd.read_csv(tmp_csv)
             except Exception as e: err = f"wrote an unreadable results table to `{OUT_PARAM}` ({error_reason(e)})"
+    own = provenance_path(tmp_csv)             # what the notebook itself recorded beside its table (its precision, its config)
     if err is not None:
-        tmp_csv.unlink(missing_ok=True)
+        tmp_csv.unlink(missing_ok=True); own.unlink(missing_ok=True)
         if not tmp_nb.is_file(): return rid, f"{err} (no executed notebook)"
         os.replace(tmp_nb, failed_nb)
         return rid, f"{err} (executed notebook: {failed_nb})"
-    write_provenance(final_csv, params, run_id=rid, **(meta or {}))
+    made = json.loads(own.read_text()) if own.is_file() else {}
+    write_provenance(final_csv, params, run_id=rid, **{k: made[k] for k in ("precision",) if k in made},
+                     **({"notebook_config": made["config"]} if "config" in made else {}), **(meta or {}))
     _fsync(tmp_csv); _fsync(tmp_nb)
-    os.replace(tmp_csv, final_csv)
+    os.replace(tmp_csv, final_csv); own.unlink(missing_ok=True)
     os.replace(tmp_nb, final_nb)          # last: the run counts as done from here on
     failed_nb.unlink(missing_ok=True)
     return rid, None
 
+# %% ../nbs/11_runner.ipynb #362ae83c
 def _run_done(runs_dir:Path, rid:str) -> bool:
     return (runs_dir/f"{rid}.ipynb").is_file() and (runs_dir/f"{rid}.csv").is_file()
 
@@ -269,16 +287,12 @@ def visible_gpus() -> list:
         return [str(i) for i in range(torch.cuda.device_count())]
     except Exception: return []
 
+# %% ../nbs/11_runner.ipynb #85a48e22
 def _take_gpu(gpus=None): # a queue of GPU ids, one per worker (None: leave the GPUs alone)
     "Give this process (and the kernels it starts) one GPU from the queue."
     if gpus is not None: os.environ["CUDA_VISIBLE_DEVICES"] = gpus.get(timeout=60)
 
-def _pool_worker(ppid:int, # the process that started the pool
-                 gpus=None, # a queue of GPU ids, one per worker (None: leave the GPUs alone)
-                ):
-    "Pool-worker initializer: die with the parent; take one GPU for every run of this worker."
-    _die_with_parent(ppid); _take_gpu(gpus)
-
+# %% ../nbs/11_runner.ipynb #a4745cb8
 def _die_with_parent(ppid:int):
     "Pool-worker initializer: exit as soon as the process that started the pool is gone."
     def watch():
@@ -287,6 +301,14 @@ def _die_with_parent(ppid:int):
             time.sleep(0.5)
     threading.Thread(target=watch, daemon=True).start()
 
+# %% ../nbs/11_runner.ipynb #61940be1
+def _pool_worker(ppid:int, # the process that started the pool
+                 gpus=None, # a queue of GPU ids, one per worker (None: leave the GPUs alone)
+                ):
+    "Pool-worker initializer: die with the parent; take one GPU for every run of this worker."
+    _die_with_parent(ppid); _take_gpu(gpus)
+
+# %% ../nbs/11_runner.ipynb #f42f1cd1
 @contextlib.contextmanager
 def _study_lock(path:Path, name:str):
     "Hold an exclusive lock on `path` for the block; `MyVLMArtError` if another process holds it."
@@ -302,8 +324,6 @@ def _study_lock(path:Path, name:str):
             if fcntl is not None: fcntl.flock(f, fcntl.LOCK_UN)
 
 # %% ../nbs/11_runner.ipynb #ea1fdf22
-EXECUTORS = ("pool", "local", "slurm")   # where a study's runs execute: this machine's process pool, or one submitit job per run
-
 def _job_executor(kind:str, # "slurm", or "local" (the same jobs as subprocesses of this machine)
                   folder:Path, # where submitit keeps the jobs' files
                   cluster:SlurmConfig, # the jobs' resources
@@ -316,11 +336,13 @@ def _job_executor(kind:str, # "slurm", or "local" (the same jobs as subprocesses
     ex.update_parameters(name=f"myvlm-art-{name}", **cluster.submitit_parameters())
     return ex
 
+# %% ../nbs/11_runner.ipynb #a1b8091a
 def _pid_alive(pid:int, what:str) -> bool:
     "Whether process `pid` runs and its command line contains `what` (a recycled pid is not the job)."
     try: return what.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
     except (OSError, ValueError): return False
 
+# %% ../nbs/11_runner.ipynb #debae2af
 class _LocalJob:
     "A local job an earlier (killed) study process started: alive while its controller process is."
     def __init__(self, folder:Path, job_id:str):
@@ -331,6 +353,7 @@ class _LocalJob:
     @property
     def paths(self): return self.job.paths
 
+# %% ../nbs/11_runner.ipynb #f87d2440
 def _live_jobs(record:Path, kind:str, todo:list) -> dict:
     "`{run_id: job}` of the runs in `todo` whose job (recorded in `record` by an earlier start, same executor) is still queued or running."
     try: rec = json.loads(record.read_text())
@@ -351,6 +374,7 @@ def _live_jobs(record:Path, kind:str, todo:list) -> dict:
             if alive: live[r.run_id] = job
     return live
 
+# %% ../nbs/11_runner.ipynb #304dc1be
 def _await_jobs(jobs:dict, # {run_id: submitit job}
                 done, # called as `done(run_id, None)` for a finished run, `done(run_id, reason)` for a failed one
                 poll:float, # seconds between looks
@@ -373,6 +397,7 @@ def _await_jobs(jobs:dict, # {run_id: submitit job}
 def _cell(v):
     return json.dumps(v, sort_keys=True) if isinstance(v, (list, dict)) else (None if v is EXPRESSION else v)
 
+# %% ../nbs/11_runner.ipynb #c4025f55
 def gather_study(runs_dir:Path|str, # the study's runs/ folder
                  runs:list[StudyRun], # the runs to gather, in order
                  defaults:dict|None=None, # the notebook's parameter defaults (fill parameters a run does not set)
@@ -401,6 +426,7 @@ def gather_study(runs_dir:Path|str, # the study's runs/ folder
 class StudyError(MyVLMArtError):
     "One or more runs of a study failed (their executed notebooks are kept; the other runs' results too)."
 
+# %% ../nbs/11_runner.ipynb #aa5abdc2
 @dataclass
 class StudyResult:
     "What `run_study` did."
@@ -412,13 +438,18 @@ class StudyResult:
     skipped: list                              # run ids already done (not executed again)
     seconds: float = 0.0                       # wall time of this call
 
+# %% ../nbs/11_runner.ipynb #f2f6d77b
 def study_dir(paths:Paths, name:str) -> Path:
     "The folder of a study's runs and lock: `results/studies/<name>/`."
     return paths.results/"studies"/name
 
+# %% ../nbs/11_runner.ipynb #13972029
 def _summary(params:dict, n:int=120) -> str:
     s = ", ".join(f"{k}={v!r}" for k, v in params.items()) or "defaults"
     return s if len(s) <= n else s[:n - 1] + "…"
+
+# %% ../nbs/11_runner.ipynb #631ea543
+EXECUTORS = ("pool", "local", "slurm")   # where a study's runs execute: this machine's process pool, or one submitit job per run
 
 def run_study(spec:str|Path|dict|StudySpec, # a YAML spec file, or its content as a dict (see `load_study`)
               paths:Paths|None=None, # where results go (default: the project's `Paths`)

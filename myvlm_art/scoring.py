@@ -29,6 +29,7 @@ def candidate_ids(tokenizer, # the VLM's tokenizer
         ids[i, :len(head) + len(t)] = torch.tensor(head + t); scored[i, len(head):len(head) + len(t)] = True
     return ids, scored
 
+# %% ../nbs/09b_scoring.ipynb #37d67cbb
 def _all_candidates(tokenizer, concepts:dict) -> tuple[torch.Tensor, torch.Tensor, dict]:
     "Every dimension's candidates in one right-padded batch: `(ids [C, L], scored [C, L], {dim: row slice})`."
     parts = {d: candidate_ids(tokenizer, d, names) for d, names in concepts.items()}
@@ -40,6 +41,7 @@ def _all_candidates(tokenizer, concepts:dict) -> tuple[torch.Tensor, torch.Tenso
     for d, (i, _) in parts.items(): rows[d] = slice(at, at + len(i)); at += len(i)
     return ids, scored, rows
 
+# %% ../nbs/09b_scoring.ipynb #8196b3d7
 def _score_prefix(vlm, embeds:torch.Tensor, mask:torch.Tensor, ids:torch.Tensor, scored:torch.Tensor) -> np.ndarray:
     "[B, C] summed log-probabilities of each candidate row after each of B left-padded prompts."
     (B, P), (C, L) = mask.shape, ids.shape
@@ -54,6 +56,7 @@ def _score_prefix(vlm, embeds:torch.Tensor, mask:torch.Tensor, ids:torch.Tensor,
     logp = torch.cat([first[:, None], torch.log_softmax(lo, -1)], 1)                  # p(token t | tokens < t)
     return (logp.gather(2, cids[..., None])[..., 0] * scored.repeat(B, 1)).sum(1).double().view(B, C).numpy()
 
+# %% ../nbs/09b_scoring.ipynb #46bcc8b0
 def score_key(digest:str, # `frozen_digest(vlm, include_projector=True)`: the VLM's weights, projector included
               dtype, embeds:torch.Tensor, mask:torch.Tensor, concepts:dict, kind:str,
               attention:str, # the VLM's attention kernel, `vlm.attn_implementation` (kernels agree only to rounding)
@@ -62,6 +65,7 @@ def score_key(digest:str, # `frozen_digest(vlm, include_projector=True)`: the VL
     head = json.dumps({"vlm": digest, "dtype": str(dtype), "kind": kind, "concepts": concepts, "attention": attention, "shape": list(mask.shape)}, sort_keys=True).encode()
     return sha256_bytes(head + embeds.detach().float().cpu().numpy().tobytes() + mask.cpu().numpy().astype(np.int8).tobytes())[:32]
 
+# %% ../nbs/09b_scoring.ipynb #a14326b1
 def score_candidates(vlm, # the VLM
                      images:list, # image paths or PIL images
                      concepts:dict, # {dim: [candidate names]}
@@ -84,7 +88,7 @@ def score_candidates(vlm, # the VLM
     if folder is not None: folder.mkdir(parents=True, exist_ok=True)
     hits = 0
     if folder is not None:                       # once per call: the weights (a projector may have been loaded since the last call)
-        from myvlm_art.align import frozen_digest
+        from myvlm_art.training import frozen_digest
         digest = frozen_digest(vlm, include_projector=True)
     for i in tqdm(range(0, len(images), batch_size), desc="scoring candidates", disable=not progress, leave=False):
         chunk = images[i:i + batch_size]; n = len(chunk)
@@ -102,9 +106,9 @@ def score_candidates(vlm, # the VLM
     if folder is not None: logger.info(f"scoring: {hits} of {len(images)} images from the cache")
     return {d: flat[:, sl].copy() for d, sl in rows.items()}
 
+# %% ../nbs/09b_scoring.ipynb #ff26d028
 def likelihood_predictions(scores:dict, # from `score_candidates`
                            concepts:dict, # {dim: [names]} in the scores' column order
                           ) -> pd.DataFrame:
     "The best-scoring name per image and dimension."
     return pd.DataFrame({d: np.asarray(concepts[d], dtype=object)[np.asarray(s).argmax(1)] for d, s in scores.items()})
-

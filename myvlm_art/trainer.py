@@ -4,8 +4,7 @@
 
 # %% ../nbs/08_trainer.ipynb #8a704fc9
 from __future__ import annotations
-import copy, dataclasses, functools, hashlib, json, math, os, shutil, sys, tempfile, time
-from contextlib import contextmanager
+import copy, dataclasses, functools, hashlib, json, math, os, shutil, tempfile, time
 from dataclasses import dataclass, fields
 from pathlib import Path
 import numpy as np, pandas as pd, torch
@@ -14,16 +13,17 @@ from .data import ArtData
 from .prototypes import PrototypeHead, PrototypeConfig, PrototypeTrainer, export_signals, calibrate_thresholds, concept_index
 from .gating import GateConfig, MultiTokenConceptLayer
 from .prompts import ConceptDataConfig, ConceptCollate, concept_inputs, DEFAULT_DIMENSIONS
-from .align import (train_precision, epoch_order, frozen_digest, training_accelerator, _torch_state, _why, _epoch_means,
-                             read_checkpoint_state, check_resumable, align_fingerprint, replaced_folder, recover_folder, train_records,
-                             step_share, gather_counts, share_of_mean, sync_gradients)
+from .training import (train_precision, training_accelerator, deterministic_algorithms, train_records, step_images,
+                                gather_counts, share_of_mean, sync_gradients, frozen_digest, replaced_folder, read_checkpoint_state,
+                                load_torch_state, error_reason, check_resumable, resume_state, progress_bar, check_finite)
+from .align import align_fingerprint
 from .vlm import padded_positions, resolve_attention
 
 # %% auto #0
-__all__ = ['RESUME_FREE', 'STAGE_A_VALUES', 'CONCEPT_FILES', 'signals_fingerprint', 'ConceptTrainConfig', 'weighted_loss',
+__all__ = ['CONCEPT_FILES', 'RESUME_FREE', 'STAGE_A_VALUES', 'signals_fingerprint', 'ConceptTrainConfig', 'weighted_loss',
            'attention_penalty', 'save_values', 'load_values', 'save_concept_checkpoint', 'load_concept_checkpoint',
-           'step_counts', 'step_parts', 'deterministic_algorithms', 'train_concepts', 'concepts_dir',
-           'concepts_are_current', 'load_stage_values', 'ensure_concepts']
+           'step_counts', 'step_parts', 'concepts_dir', 'train_concepts', 'concepts_are_current', 'load_stage_values',
+           'ensure_concepts']
 
 # %% ../nbs/08_trainer.ipynb #0518f296
 def signals_fingerprint(signals:dict) -> str:
@@ -77,9 +77,6 @@ class ConceptTrainConfig:
         "The stage ('A' or 'B') of a 0-based step."
         return "A" if step < self.stage_steps(steps_per_epoch)[0] else "B"
 
-RESUME_FREE = ("checkpoint_every",)
-STAGE_A_VALUES = "values_stage_a.safetensors"   # the values at the end of Stage A, kept beside the final ones
-
 # %% ../nbs/08_trainer.ipynb #a54be6f5
 def weighted_loss(vlm, # the VLM
                   inputs_embeds:torch.Tensor, # [B, L, H]
@@ -105,6 +102,7 @@ def weighted_loss(vlm, # the VLM
     loss = (ce * w[sel]).sum() / w[sel].sum().clamp_min(1e-12)
     return loss, (out.attentions if output_attentions else None)
 
+# %% ../nbs/08_trainer.ipynb #4850282c
 def attention_penalty(attentions:tuple, # per layer [B, heads, L, L] attention probabilities
                       concept_positions:torch.Tensor, # [B, M] positions of the concept tokens (-1 = none)
                      ) -> torch.Tensor:
@@ -116,14 +114,13 @@ def attention_penalty(attentions:tuple, # per layer [B, heads, L, L] attention p
     return torch.stack([a[b, :, pos, :].float().pow(2).mean() for a in attentions]).mean()
 
 # %% ../nbs/08_trainer.ipynb #b33ff511
-CONCEPT_FILES = ("values.safetensors", "optimizer.pt", "state.json")
-
 def save_values(path:Path|str, layer:MultiTokenConceptLayer, extra:dict|None=None) -> Path:
     "The concept values as safetensors, with the concept index, the gate config and the shape in the metadata."
     meta = {"kind": "concept-values", "concepts": layer.concepts, "gate": config_to_dict(layer.cfg),
             "shape": list(layer.values.shape), **(extra or {})}
     return save_checkpoint(path, {"values": layer.values.detach().float()}, meta)
 
+# %% ../nbs/08_trainer.ipynb #cbd4f1af
 def load_values(path:Path|str, # a file written by `save_values`
                 layer:MultiTokenConceptLayer, # the layer to load into (its concepts and shape must match)
                ) -> MultiTokenConceptLayer:
@@ -138,6 +135,9 @@ def load_values(path:Path|str, # a file written by `save_values`
     with torch.no_grad(): layer.values.copy_(v.to(layer.values.dtype))
     return layer
 
+# %% ../nbs/08_trainer.ipynb #83de1101
+CONCEPT_FILES = ("values.safetensors", "optimizer.pt", "state.json")
+
 def save_concept_checkpoint(folder:Path|str, layer, optimizer, state:dict) -> Path:
     "Write a resumable checkpoint folder atomically."
     with replaced_folder(folder) as tmp:
@@ -146,16 +146,17 @@ def save_concept_checkpoint(folder:Path|str, layer, optimizer, state:dict) -> Pa
         write_json_atomic(tmp/"state.json", state)
     return Path(folder)
 
+# %% ../nbs/08_trainer.ipynb #968a9e5e
 def load_concept_checkpoint(folder:Path|str, layer, optimizer, want:dict) -> dict:
     "Check and load a checkpoint into `layer` and `optimizer`; return its state."
     folder = Path(folder)
     st = read_checkpoint_state(folder)
     check_resumable(st, want, folder/"state.json")
-    opt_sd = _torch_state(folder/"optimizer.pt")
+    opt_sd = load_torch_state(folder/"optimizer.pt")
     load_values(folder/"values.safetensors", layer)
     try: optimizer.load_state_dict(opt_sd)
     except (KeyError, ValueError, RuntimeError, TypeError, IndexError) as e:
-        raise CheckpointError(f"{folder/'optimizer.pt'}: does not fit this optimizer ({_why(e)})") from None
+        raise CheckpointError(f"{folder/'optimizer.pt'}: does not fit this optimizer ({error_reason(e)})") from None
     return st
 
 # %% ../nbs/08_trainer.ipynb #726fb7f5
@@ -169,6 +170,7 @@ def step_counts(batch:dict, # this process's collated batch (`ConceptCollate`)
     return (float(x["weights"][:, 1:][lab].float().sum()), int((x["concept_positions"] >= 0).sum()),
             batch["attention_mask"].shape[1], x["concept_positions"].shape[1])
 
+# %% ../nbs/08_trainer.ipynb #e5c06c3b
 def step_parts(accel, # the run's `Accelerator` (several processes)
                loss:torch.Tensor, # this process's weighted loss (`weighted_loss`)
                pen:torch.Tensor|None, # its attention penalty (`attention_penalty`), or None on a step without it
@@ -186,6 +188,9 @@ def step_parts(accel, # the run's `Accelerator` (several processes)
 def _optimizer(cfg:ConceptTrainConfig, params):
     return torch.optim.SGD(params, lr=cfg.lr) if cfg.optimizer == "sgd" else torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
 
+# %% ../nbs/08_trainer.ipynb #26e3162f
+RESUME_FREE = ("checkpoint_every",)
+
 def _want(cfg:ConceptTrainConfig, layer, vlm, data:ArtData, signals:dict) -> dict:
     "What a checkpoint must have been made with to be resumed by this run (the precision resolved for `vlm`, never `auto`)."
     cfg = dataclasses.replace(cfg, precision=train_precision(cfg.precision, vlm))
@@ -195,14 +200,15 @@ def _want(cfg:ConceptTrainConfig, layer, vlm, data:ArtData, signals:dict) -> dic
             "data_fingerprint": align_fingerprint(data), "vision_fingerprint": vlm.info["vision_fingerprint"],
             "lm_fingerprint": vlm.info["lm_fingerprint"]}
 
-@contextmanager
-def deterministic_algorithms(on:bool=True): # use torch's deterministic kernels inside the block
-    "Run the block under `torch.use_deterministic_algorithms(on, warn_only=True)`; the caller's setting is restored after."
-    prev, prev_warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.use_deterministic_algorithms(on, warn_only=True)
-    try: yield
-    finally: torch.use_deterministic_algorithms(prev, warn_only=prev_warn)
+# %% ../nbs/08_trainer.ipynb #a0a62f1f
+STAGE_A_VALUES = "values_stage_a.safetensors"   # the values at the end of Stage A, kept beside the final ones
 
+# %% ../nbs/08_trainer.ipynb #e81a3931
+def concepts_dir(paths:Paths|None=None) -> Path:
+    "The default concept-training artifact folder, `data/models/concepts`."
+    return (paths or Paths.default()).data/"models"/"concepts"
+
+# %% ../nbs/08_trainer.ipynb #ad1fd8b3
 def train_concepts(vlm, # the frozen VLM (stage-1 projector loaded)
                    layer:MultiTokenConceptLayer, # the gate; its values are trained in place
                    data:ArtData, # the corpus (train split)
@@ -214,7 +220,6 @@ def train_concepts(vlm, # the frozen VLM (stage-1 projector loaded)
                    max_steps:int|None=None, # stop after this many steps in total (checkpointed)
                   ) -> dict:
     "Stage A then Stage B; returns the `train.json` record (or, when stopped by `max_steps`, the checkpoint state)."
-    from tqdm.auto import tqdm
     cfg = (cfg or ConceptTrainConfig()).validate()
     cfg = dataclasses.replace(cfg, precision=train_precision(cfg.precision, vlm))   # recorded and matched resolved, never "auto"
     out_dir = Path(out_dir) if out_dir is not None else concepts_dir()
@@ -230,17 +235,11 @@ def train_concepts(vlm, # the frozen VLM (stage-1 projector loaded)
     opt = _optimizer(cfg, [layer.values])
     ckpt = out_dir/"checkpoint"
     state = {"step": 0, "losses": [], "attn": [], "stages": [], "step_seconds": [], "seconds": 0.0, "resumed_from": []}
-    if accel.is_main_process: recover_folder(ckpt)       # a kill between the checkpoint's two renames
-    accel.wait_for_everyone()                            # nobody looks before the main process has recovered
-    if ckpt.exists() and resume:
-        state = load_concept_checkpoint(ckpt, layer, opt, want)
-        state["resumed_from"] = state.get("resumed_from", []) + [state["step"]]
-        logger.info(f"concept training: resuming {ckpt} at step {state['step']} of {total}")
-    elif ckpt.exists() and accel.is_main_process: shutil.rmtree(ckpt)
+    state = resume_state(accel, ckpt, resume, lambda f: load_concept_checkpoint(f, layer, opt, want), state, "concept training", total)
     if not state["step"] and accel.is_main_process: (out_dir/STAGE_A_VALUES).unlink(missing_ok=True)   # a new run: no stale snapshot
     collate = ConceptCollate(vlm, cfg.data_config(), data.spec.images_root, signals)
     train_attn = resolve_attention(cfg.attention, accel.device)
-    p_layer, p_opt = accel.prepare_model(layer, evaluation_mode=True), accel.prepare_optimizer(opt)   # no DDP: see "Several processes"
+    p_layer, p_opt = accel.prepare_model(layer, evaluation_mode=True), accel.prepare_optimizer(opt)   # no DDP: see 05a_training, "Several processes"
     multi, rank, world = accel.num_processes > 1, accel.process_index, accel.num_processes
     t0, done = time.time(), state["step"]
     stop = total if max_steps is None else min(total, max_steps)
@@ -253,13 +252,12 @@ def train_concepts(vlm, # the frozen VLM (stage-1 projector loaded)
         accel.wait_for_everyone()
         if accel.is_main_process: save_concept_checkpoint(ckpt, layer, opt, snapshot())
 
-    bar = tqdm(total=total, initial=done, desc="concept training", leave=False, disable=not progress or not accel.is_main_process, mininterval=0.5 if sys.stderr.isatty() else 15)
+    bar = progress_bar(total, done, progress and accel.is_main_process, "concept training")   # one bar, the main process's
     try:
         with deterministic_algorithms(), vlm.attention(train_attn):     # bit-identical runs on CPU (see above); one kernel
             deterministic = torch.are_deterministic_algorithms_enabled()
             while done < stop:
-                epoch, b = divmod(done, spe); stage = cfg.stage_of(done, spe)
-                idx, active = step_share(epoch_order(n, cfg.seed, epoch)[b * bs:(b + 1) * bs], rank, world)
+                _, idx, active = step_images(done, n, bs, cfg.seed, rank, world); stage = cfg.stage_of(done, spe)
                 t_step = time.time()
                 batch = collate([records[i] for i in idx], stage)
                 reg = cfg.attn_lambda > 0 and cfg.attn_every > 0 and done % cfg.attn_every == 0
@@ -269,8 +267,7 @@ def train_concepts(vlm, # the frozen VLM (stage-1 projector loaded)
                     pen = attention_penalty(att, x["concept_positions"]) if reg else None
                     part, pen_part = step_parts(accel, loss, pen, batch, x, active) if multi else (loss, pen)
                     total_loss = part + cfg.attn_lambda * pen_part if reg else part
-                if not torch.isfinite(total_loss):
-                    raise ConfigError(f"concept training: non-finite loss at step {done} (lr {cfg.lr}, precision {cfg.precision}); lower lr or use fp32")
+                check_finite(total_loss, "concept training", done, cfg)
                 accel.backward(total_loss)
                 sync_gradients(accel, [layer.values])
                 accel.clip_grad_norm_([layer.values], cfg.grad_clip)
@@ -310,10 +307,7 @@ def train_concepts(vlm, # the frozen VLM (stage-1 projector loaded)
     logger.info(f"concept training: {total} steps in {rec['seconds']:.0f}s, {rec['stage_loss']}")
     return rec
 
-def concepts_dir(paths:Paths|None=None) -> Path:
-    "The default concept-training artifact folder, `data/models/concepts`."
-    return (paths or Paths.default()).data/"models"/"concepts"
-
+# %% ../nbs/08_trainer.ipynb #6693a5de
 def concepts_are_current(out_dir:Path|str, vlm, layer, data:ArtData, signals:dict, cfg:ConceptTrainConfig) -> bool:
     "Is `out_dir` a finished training with exactly this config, gate, data, signals and VLM?"
     f = Path(out_dir)/"values.safetensors"
@@ -322,6 +316,7 @@ def concepts_are_current(out_dir:Path|str, vlm, layer, data:ArtData, signals:dic
     except CheckpointError: return False
     return meta.get("fingerprint") == config_hash(_want(cfg, layer, vlm, data, signals))
 
+# %% ../nbs/08_trainer.ipynb #389caaa5
 def load_stage_values(out_dir:Path|str, # a finished concept training (`concepts_dir`)
                       layer:MultiTokenConceptLayer, # the layer to load into
                       stage:str="final", # "final" (after Stage B) or "A" (the snapshot at the end of Stage A)
@@ -337,6 +332,7 @@ def load_stage_values(out_dir:Path|str, # a finished concept training (`concepts
         raise CheckpointError(f"{snap}: the Stage-A snapshot belongs to another training than {final}")
     return load_values(snap, layer)
 
+# %% ../nbs/08_trainer.ipynb #c6a5808c
 def ensure_concepts(vlm, layer, data:ArtData, signals:dict, cfg:ConceptTrainConfig|None=None, paths:Paths|None=None,
                     force:bool=False, progress:bool=True,
                     out_dir:Path|str|None=None, # the artifact folder (default `concepts_dir(paths)`; one per system and seed)
@@ -350,4 +346,3 @@ def ensure_concepts(vlm, layer, data:ArtData, signals:dict, cfg:ConceptTrainConf
             train_concepts(vlm, layer, data, signals, cfg, out, resume=False, progress=progress)
     load_values(out/"values.safetensors", layer)
     return out
-

@@ -25,10 +25,12 @@ __all__ = ['ART_CATEGORIES', 'CATEGORIES', 'VISMIN_CHANCE', 'METRICS', 'SECOND_I
 ART_CATEGORIES = ("artist", "style", "genre")                      # SynthArt's own minimal-pair factors (CHANGEABLE), in the report's order
 CATEGORIES = VISMIN_CATEGORIES + ART_CATEGORIES
 
+# %% ../nbs/13_vismin.ipynb #d07188ef
 def art_caption(side:dict) -> str:
     "`'<style> <genre> by <artist>'` of one side of an art-factor pair: one frame, so two captions differ in the changed concept only."
     return f"{label_words(side['style'])} {label_words(side['genre'])} by {side['artist']}"
 
+# %% ../nbs/13_vismin.ipynb #2d49cd6e
 def vismin_samples(data:ArtData, # the SynthArt corpus (its minimal pairs are beside it)
                    cfg:SynthArtConfig, # the config it was painted with (`instruct.corpus_config`)
                    paths:Paths, # the run's paths (the VisMin pairs are painted under it)
@@ -61,9 +63,12 @@ def _passes(rank:np.ndarray) -> np.ndarray:
     text = (s00 > s10) & (s11 > s01); image = (s00 > s01) & (s11 > s10)
     return np.stack([text, image, text & image], 1).astype(float)
 _PASS = _passes(_ORDERS)
+
+# %% ../nbs/13_vismin.ipynb #6f056cf5
 VISMIN_CHANCE = {"two-tower": (0.25, 0.25, 1 / 6), "VLM": (0.25, 0.25, 1 / 16)}   # text, image, group of a blind scorer / a random guesser
 METRICS = ("text", "image", "group")
 
+# %% ../nbs/13_vismin.ipynb #0a2f096d
 def vismin_outcomes(S, # [n, 2, 2] scores, S[k, c, i] = s(C_c, I_i)
                    ) -> np.ndarray:
     "[n, 3] text, image and group outcome of each sample (fractional under ties: the share of tie-breaks that pass)."
@@ -87,6 +92,7 @@ def clip_scores(img0:np.ndarray, img1:np.ndarray, # [n, D] unit image embeddings
     if I.shape != C.shape: raise DataError(f"image embeddings {I.shape} and caption embeddings {C.shape} differ in shape")
     return np.einsum("kcd,kid->kci", C, I)
 
+# %% ../nbs/13_vismin.ipynb #f7ebfadd
 def head_scores(head, # a `PrototypeHead`
                 emb0:np.ndarray, emb1:np.ndarray, # [n, D] embeddings of I0 and I1 (the head's encoder)
                 dims:list, # per sample, the changed dimension
@@ -107,8 +113,10 @@ def _label_pattern(label:str) -> re.Pattern:
     if len(label) > 1: return re.compile(rf"\b{l}\b")
     return re.compile(rf"(?<![\w'-]){l}(?=\s*$|\s*[)\].:,;!?\n])|\b(?:option|answer|choice)\s*(?:is\s*)?:?\s*\(?({l})\b")
 
+# %% ../nbs/13_vismin.ipynb #e87602b1
 def _norm_text(s:str) -> str: return " ".join(re.sub(r"[^\w\s]", " ", str(s).lower()).split())
 
+# %% ../nbs/13_vismin.ipynb #67c90be8
 def match_choice(answer:str, # the VLM's answer
                  labels=("A", "B"), # the choices' labels, in order
                  options=None, # the choices' texts (an answer that repeats exactly one of them names it)
@@ -143,6 +151,7 @@ SECOND_IMAGE = "<<second image>>"          # where a two-image prompt puts its s
 TEXT_PROMPT = "Does this image best match: (A) {c0}, or (B) {c1}?"
 IMAGE_PROMPT = "This was the first image. Second image: " + SECOND_IMAGE + "\nWhich image better aligns with the description: \"{c}\"? Choices: First, Second."
 
+# %% ../nbs/13_vismin.ipynb #58a7192c
 def pair_inputs(vlm, # the VLM
                 prompts:list, # one user text per row, each with one SECOND_IMAGE
                 first:list, second:list, # the two images of each row (paths or PIL images)
@@ -179,7 +188,7 @@ def pair_inputs(vlm, # the VLM
 # %% ../nbs/13_vismin.ipynb #a9204670
 def choice_key(vlm, prompts:list, first:list, second, layer, signals_first, signals_second, batch_size:int, max_new_tokens:int) -> str:
     "The cache key of one `choice_answers` call: everything that decides its answers."
-    from myvlm_art.align import frozen_digest
+    from myvlm_art.training import frozen_digest
     img = lambda xs: [sha256_file(p) if isinstance(p, (str, Path)) else sha256_bytes(np.asarray(p).tobytes()) for p in xs]
     parts = {"vlm": frozen_digest(vlm, include_projector=True), "dtype": str(vlm.dtype), "attention": vlm.attn_implementation, "prompts": list(prompts),
              "first": img(first), "second": None if second is None else img(second), "decoding": DECODING, "batch_size": batch_size, "max_new_tokens": max_new_tokens}
@@ -189,6 +198,7 @@ def choice_key(vlm, prompts:list, first:list, second, layer, signals_first, sign
                      concepts=layer.concepts, signals=[sig(signals_first), sig(signals_second)])
     return config_hash(parts, 24)
 
+# %% ../nbs/13_vismin.ipynb #f5e117ba
 def choice_answers(vlm, # the VLM
                    prompts:list, # one user text per row (with SECOND_IMAGE where `second` is given)
                    first:list, # one image per row
@@ -266,6 +276,7 @@ def vismin_table(scorer:str, # the scorer's name
     out = pd.DataFrame(rows); out[["value", "ci_low", "ci_high"]] = out[["value", "ci_low", "ci_high"]].round(4)
     return out
 
+# %% ../nbs/13_vismin.ipynb #d995c878
 def paired_gain(name:str, categories, a:np.ndarray, b:np.ndarray, n_boot:int=1000, seed:int=0) -> pd.DataFrame:
     "Rows like `vismin_table` for `a − b` on the same samples (paired bootstrap 95% CIs); chance 0."
     return vismin_table(name, categories, np.asarray(a, float) - np.asarray(b, float), (0.0, 0.0, 0.0), n_boot, seed)

