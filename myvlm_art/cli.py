@@ -20,7 +20,7 @@ __all__ = ['WALL_TIME_FIELDS', 'STUDY_FIELDS', 'REPORT_GATE_KNOBS', 'STAGE_FUNCT
            'study_notebooks', 'stage_study', 'render_report', 'parse_gate', 'Run', 'needs_synthclip', 'make_dataset',
            'make_probe', 'make_synthclip', 'make_align', 'run_instruct', 'make_instruct', 'make_concepts',
            'train_config', 'Stage', 'stage_applies', 'stage_outputs', 'run_stage', 'launch_command', 'prepare_stage',
-           'launch_stage', 'run_report', 'main']
+           'launch_stage', 'run_studies', 'run_report', 'main']
 
 # %% ../nbs/90_cli.ipynb #e767cde0
 class StageTimer:
@@ -176,6 +176,7 @@ def study_notebooks(spec, folder:Path) -> Path:
 def stage_study(paths:Paths, spec, base:dict, salt:str, max_runs:int|None=None, workers:int=1, force:bool=False,
                 threads:int|None=1, study:StudyConfig|None=None, context:dict|None=None, folder:Path|None=None,
                 executor:str="pool", # "pool" (this machine), "slurm" or "local" (a submitit job per run; see 11_runner)
+                pool=None, # a `study_pool` shared with the other studies (executor "pool"; see `run_studies`)
                ):
     "Run one study spec with the run's parameters `base` under it (the spec's own values win; parameters its notebook lacks are dropped); 'cached' if every run was done."
     from myvlm_art.runner import run_study, study_runs, notebook_parameters, StudySpec, load_study
@@ -193,7 +194,7 @@ def stage_study(paths:Paths, spec, base:dict, salt:str, max_runs:int|None=None, 
     spec = StudySpec(name=spec.name, notebook=spec.notebook, description=spec.description, base={}, grid={}, runs=runs,
                      source=spec.source, report=spec.report)
     res = run_study(spec, paths, workers=workers, progress=False, force=force, salt=salt, threads=None if executor == "slurm" else threads,
-                    notebooks=nbs, context=context, executor=executor, cluster=study.cluster())
+                    notebooks=nbs, context=context, executor=executor, cluster=study.cluster(), pool=pool)
     print(f"study {spec.name}: {len(res.ran)} run(s) executed, {len(res.skipped)} already done -> {res.path}")
     return "cached" if not res.ran else res
 
@@ -463,6 +464,36 @@ def launch_stage(run:Run, # the report's run
     r = subprocess.run(cmd, env=env)
     if r.returncode: raise MyVLMArtError(f"{make} on {run.train_processes} processes failed (exit {r.returncode}); its output is above")
 
+# %% ../nbs/90_cli.ipynb #20d60775
+def run_studies(paths:Paths, # where the run writes
+                specs:list, # the study specs (`find_studies`), in the report's order
+                base:dict, # the run's parameters (`Run.params()`)
+                salt:str, # the upstream digest folded into every run id
+                tm:StageTimer, # gets each study's row, in the specs' order
+                workers:int=2, # study runs at once, one CPU thread each (one pool shared by every study)
+                executor:str="pool", # "pool" (this machine), "slurm" or "local" (a submitit job per run: one study after another)
+                **kw, # the rest of `stage_study`'s arguments: max_runs, force, study, context, folder
+               ) -> float:
+    "Run every study, side by side in one shared pool when they run here on several workers; returns their joint wall time."
+    t = time.perf_counter()
+    if executor != "pool" or workers == 1 or len(specs) < 2:
+        for s in specs: tm.run(f"ablation: {s.name}", stage_study, paths, s, base, salt, workers=workers, executor=executor, **kw)
+        return time.perf_counter() - t
+    from concurrent.futures import ThreadPoolExecutor
+    from myvlm_art.runner import study_pool
+    own = [StageTimer() for _ in specs]
+    with study_pool(workers) as pool, ThreadPoolExecutor(len(specs)) as th:
+        futs = [th.submit(o.run, f"ablation: {s.name}", stage_study, paths, s, base, salt, workers=workers, executor=executor, pool=pool, **kw)
+                for o, s in zip(own, specs)]
+        errors = [f.exception() for f in futs]          # every study finishes (and keeps its table) before an error is raised
+    wall = time.perf_counter() - t
+    for o in own: tm.rows += o.rows
+    tm.rows.append({"stage": "studies (side by side)", "seconds": round(wall, 2), "status": "ran"})
+    first = next((e for e in errors if e is not None), None)
+    if first is not None: raise first
+    return wall
+
+
 # %% ../nbs/90_cli.ipynb #8d4e794b
 def run_report(paths:Paths, # where the run writes (the quick preset: <project>/data/quick)
                seed:int|None=None, quick:bool=False, force:bool=False,
@@ -492,12 +523,10 @@ def run_report(paths:Paths, # where the run writes (the quick preset: <project>/
     for stage in PIPELINE: run_stage(stage, run, tm)
     salt = config_hash({**{k: run.inputs[k] for k in UPSTREAM}, "code": run.inputs["code"], "precision": prec,
                         **({"config": run.inputs["config"]} if study.to_dict() != StudyConfig(seed=study.seed, precision=study.precision).to_dict() else {})}, 16)
-    index = []
-    for spec in specs:
-        tm.run(f"ablation: {spec.name}", stage_study, paths, spec, run.params(), salt, run.preset.max_runs or None, workers, force,
-               study=study, context={"config": str(run.config_file)}, folder=run.studies_dir, executor=executor)
-        index.append({"name": spec.name, "notebook": spec.notebook, "description": spec.description, "report": spec.report,
-                      "notebook_path": str(study_notebooks(spec, run.studies_dir)/f"{spec.notebook}.ipynb")})
+    run_studies(paths, specs, run.params(), salt, tm, workers, executor, max_runs=run.preset.max_runs or None, force=force, study=study,
+                context={"config": str(run.config_file)}, folder=run.studies_dir)
+    index = [{"name": spec.name, "notebook": spec.notebook, "description": spec.description, "report": spec.report,
+              "notebook_path": str(study_notebooks(spec, run.studies_dir)/f"{spec.notebook}.ipynb")} for spec in specs]
     write_json_atomic(R/"studies"/"index.json", index)
     inputs = artefact_digest(*[R/f for f in (f"{run.spec.name}_probe.csv", "prototypes.csv", "baseline.csv", "main_table.csv")], R/"studies", paths.figures)
     tm.run("report", cached_stage, paths, "report", {"nb": sha256_file(code_root()/"nbs"/"experiments"/"report.ipynb"), "inputs": inputs,

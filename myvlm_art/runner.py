@@ -18,7 +18,7 @@ from .config import SlurmConfig
 # %% auto #0
 __all__ = ['OUT_PARAM', 'SPEC_KEYS', 'REPORT_KEYS', 'EXPRESSION', 'EXECUTORS', 'StudySpec', 'load_study', 'notebook_parameters',
            'run_id', 'StudyRun', 'study_runs', 'visible_gpus', 'gather_study', 'StudyError', 'StudyResult', 'study_dir',
-           'run_study']
+           'study_pool', 'run_study']
 
 # %% ../nbs/11_runner.ipynb #9cc5b621
 OUT_PARAM = "out"   # the parameter through which the runner tells a notebook where to write its results table
@@ -448,6 +448,21 @@ def _summary(params:dict, n:int=120) -> str:
     s = ", ".join(f"{k}={v!r}" for k, v in params.items()) or "defaults"
     return s if len(s) <= n else s[:n - 1] + "…"
 
+# %% ../nbs/11_runner.ipynb #d2d03765
+@contextlib.contextmanager
+def study_pool(workers:int, # processes at once, each executing one run at a time
+              ):
+    "A spawned process pool for `_execute_run`, shareable by several studies (see `run_study`'s `pool`)."
+    import myvlm_art.runner as mod       # the pool pickles functions by module and name: the installed module's
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1: raise ConfigError(f"workers must be a positive integer, got {workers!r}")
+    ctx = multiprocessing.get_context("spawn")
+    gpus, queue = mod.visible_gpus(), None
+    if len(gpus) > 1:                    # one GPU per worker, round robin
+        queue = ctx.Queue()
+        for i in range(workers): queue.put(gpus[i % len(gpus)])
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=mod._pool_worker, initargs=(os.getpid(), queue)) as ex: yield ex
+
+
 # %% ../nbs/11_runner.ipynb #631ea543
 EXECUTORS = ("pool", "local", "slurm")   # where a study's runs execute: this machine's process pool, or one submitit job per run
 
@@ -462,6 +477,7 @@ def run_study(spec:str|Path|dict|StudySpec, # a YAML spec file, or its content a
               context:dict|None=None, # parameters every run gets that are not part of its settings (e.g. the study config): not in run ids or tables
               executor:str="pool", # "pool" (this machine, `workers` at once), "slurm" (a job per run) or "local" (the same jobs, here)
               cluster:SlurmConfig|None=None, # the jobs' resources (executor "slurm" or "local"; default `SlurmConfig()`)
+              pool=None, # a `study_pool` shared with other studies (executor "pool"): the runs go to it, `workers` is not used
              ) -> StudyResult:
     "Execute a study's runs with papermill (skipping those already done) and gather `results/studies/<name>.csv`."
     t0 = time.perf_counter()
@@ -506,18 +522,13 @@ def run_study(spec:str|Path|dict|StudySpec, # a YAML spec file, or its content a
                 _await_jobs(jobs, done, cluster.poll_seconds if executor == "slurm" else 0.2)
                 (sdir/"jobs.json").unlink(missing_ok=True)
                 if not failed: shutil.rmtree(sdir/"jobs", ignore_errors=True)   # the jobs' pickles and logs (a failed one's are kept)
-            elif workers == 1 or len(todo) <= 1:
+            elif pool is None and (workers == 1 or len(todo) <= 1):
                 for r in todo: done(*_execute_run(*job(r)))
             else:
                 # the pool pickles functions by module and name: take them from the installed module, so this also
                 # works when `run_study` itself was defined elsewhere (e.g. in this notebook's namespace)
                 import myvlm_art.runner as mod
-                ctx = multiprocessing.get_context("spawn"); n_workers = min(workers, len(todo))
-                gpus, queue = mod.visible_gpus(), None
-                if len(gpus) > 1:                                        # one GPU per worker, round robin
-                    queue = ctx.Queue()
-                    for i in range(n_workers): queue.put(gpus[i % len(gpus)])
-                with ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=mod._pool_worker, initargs=(os.getpid(), queue)) as ex:
+                with contextlib.nullcontext(pool) if pool is not None else mod.study_pool(min(workers, len(todo))) as ex:
                     futs = {ex.submit(mod._execute_run, *job(r)): r.run_id for r in todo}
                     for f in as_completed(futs):
                         try: done(*f.result())
