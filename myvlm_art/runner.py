@@ -463,6 +463,45 @@ def study_pool(workers:int, # processes at once, each executing one run at a tim
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=mod._pool_worker, initargs=(os.getpid(), queue)) as ex: yield ex
 
 
+# %% ../nbs/11_runner.ipynb #59d16c48
+def _run_in_pool(todo:list, # the `StudyRun`s to execute
+                 job, # `job(run)` -> `_execute_run`'s arguments
+                 done, # called as `done(run_id, None | reason)` as each run ends
+                 workers:int, # processes of a pool of its own (at most one per run)
+                 pool=None, # a `study_pool` to submit to instead
+                ):
+    "Execute `todo` in a process pool; a run whose process could not execute it is reported failed, not raised."
+    # the pool pickles functions by module and name: take them from the installed module, so this also
+    # works when `run_study` itself was defined elsewhere (e.g. in this notebook's namespace)
+    import myvlm_art.runner as mod
+    with contextlib.nullcontext(pool) if pool is not None else mod.study_pool(min(workers, len(todo))) as ex:
+        futs = {ex.submit(mod._execute_run, *job(r)): r.run_id for r in todo}
+        for f in as_completed(futs):
+            try: done(*f.result())
+            except Exception as e: done(futs[f], f"could not be executed ({error_reason(e)})")
+
+# %% ../nbs/11_runner.ipynb #b5fc228f
+def _run_as_jobs(todo:list, # the `StudyRun`s to execute
+                 live:dict, # `{run_id: job}` an earlier start submitted and that still run (`_live_jobs`)
+                 job, # `job(run)` -> `_execute_run`'s arguments
+                 done, # called as `done(run_id, None | reason)` as each run ends
+                 executor:str, # "slurm" or "local"
+                 sdir:Path, # the study's folder (its `jobs/` and `jobs.json`)
+                 cluster:SlurmConfig, # the jobs' resources
+                 name:str, # the study (the jobs' name)
+                ):
+    "Submit a job for every run of `todo` not in `live`, record them, and wait for all of them."
+    import myvlm_art.runner as mod
+    jobs, fresh = dict(live), [r for r in todo if r.run_id not in live]
+    if live: logger.info(f"study {name}: waiting for {len(live)} job(s) an earlier start submitted")
+    if fresh:
+        ex = _job_executor(executor, sdir/"jobs", cluster, name)
+        with ex.batch(): subs = [ex.submit(mod._execute_run, *job(r)) for r in fresh]
+        jobs.update({r.run_id: j for r, j in zip(fresh, subs)})
+        write_json_atomic(sdir/"jobs.json", {"executor": executor, "folder": str(sdir/"jobs"), "jobs": {k: str(j.job_id) for k, j in jobs.items()}})
+    _await_jobs(jobs, done, cluster.poll_seconds if executor == "slurm" else 0.2)
+    (sdir/"jobs.json").unlink(missing_ok=True)
+
 # %% ../nbs/11_runner.ipynb #631ea543
 EXECUTORS = ("pool", "local", "slurm")   # where a study's runs execute: this machine's process pool, or one submitit job per run
 
@@ -511,28 +550,11 @@ def run_study(spec:str|Path|dict|StudySpec, # a YAML spec file, or its content a
                 if err is not None: failed[rid] = err
                 bar.set_postfix_str(f"{rid} {'failed' if err else 'ok'}"); bar.update(1)
             if executor != "pool" and todo:                              # one submitit job per run, waited for here
-                import myvlm_art.runner as mod
-                jobs, fresh = dict(live), [r for r in todo if r.run_id not in live]
-                if live: logger.info(f"study {spec.name}: waiting for {len(live)} job(s) an earlier start submitted")
-                if fresh:
-                    ex = _job_executor(executor, sdir/"jobs", cluster, spec.name)
-                    with ex.batch(): subs = [ex.submit(mod._execute_run, *job(r)) for r in fresh]
-                    jobs.update({r.run_id: j for r, j in zip(fresh, subs)})
-                    write_json_atomic(sdir/"jobs.json", {"executor": executor, "folder": str(sdir/"jobs"), "jobs": {k: str(j.job_id) for k, j in jobs.items()}})
-                _await_jobs(jobs, done, cluster.poll_seconds if executor == "slurm" else 0.2)
-                (sdir/"jobs.json").unlink(missing_ok=True)
+                _run_as_jobs(todo, live, job, done, executor, sdir, cluster, spec.name)
                 if not failed: shutil.rmtree(sdir/"jobs", ignore_errors=True)   # the jobs' pickles and logs (a failed one's are kept)
             elif pool is None and (workers == 1 or len(todo) <= 1):
                 for r in todo: done(*_execute_run(*job(r)))
-            else:
-                # the pool pickles functions by module and name: take them from the installed module, so this also
-                # works when `run_study` itself was defined elsewhere (e.g. in this notebook's namespace)
-                import myvlm_art.runner as mod
-                with contextlib.nullcontext(pool) if pool is not None else mod.study_pool(min(workers, len(todo))) as ex:
-                    futs = {ex.submit(mod._execute_run, *job(r)): r.run_id for r in todo}
-                    for f in as_completed(futs):
-                        try: done(*f.result())
-                        except Exception as e: done(futs[f], f"could not be executed ({error_reason(e)})")
+            else: _run_in_pool(todo, job, done, workers, pool)
         if failed:
             by_id = {r.run_id: r for r in runs}
             first = next(r.run_id for r in runs if r.run_id in failed)
